@@ -1,0 +1,83 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import type { Config } from '../shared/config.ts'
+import { loggerOptions } from '../shared/logger.ts'
+import auth from './plugins/auth.ts'
+import bullBoard from './plugins/bull-board.ts'
+import connections, { type ConnectionsOptions } from './plugins/connections.ts'
+import errorHandler from './plugins/error-handler.ts'
+import metrics, { metricsRoutes } from './plugins/metrics.ts'
+import rateLimit from './plugins/rate-limit.ts'
+import reads, { type ReadsPluginOptions } from './plugins/reads.ts'
+import requestLog from './plugins/request-log.ts'
+import security from './plugins/security.ts'
+import swagger from './plugins/swagger.ts'
+import tablesPolicy from './plugins/tables-policy.ts'
+import statsRoutes from './routes/cache/stats.ts'
+import warmupRoutes from './routes/cache/warmup.ts'
+import tableRoutes from './routes/tables/index.ts'
+import invalidateRoutes from './routes/cache/invalidate.ts'
+import healthRoutes from './routes/health/index.ts'
+import batchRoutes from './routes/batches/index.ts'
+import exportRoutes from './routes/exports/index.ts'
+import { fastifySSE } from '@fastify/sse'
+
+export interface BuildOptions {
+  /** Overrides the pino options derived from config (tests capture logs through this). */
+  logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
+  reads?: ReadsPluginOptions
+  observeDynamo?: ConnectionsOptions['observeDynamo']
+}
+
+/** The API as a Fastify instance, ready but not listening: plugins first, then routes. */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger = options.logger ?? loggerOptions(config, 'dynacache-api')
+  const app = Fastify({
+    ...(typeof (logger as { info?: unknown }).info === 'function'
+      ? { loggerInstance: logger as FastifyServerOptions['loggerInstance'] }
+      : { logger: logger as FastifyServerOptions['logger'] }),
+    requestIdHeader: 'x-request-id',
+    // plugins/request-log.ts writes one line per request instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => crypto.randomUUID(),
+    bodyLimit: 1024 * 1024,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    forceCloseConnections: 'idle',
+    // Reject unknown properties rather than silently dropping them: a typo gets a clear 400.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  })
+
+  await app.register(errorHandler)
+  await app.register(metrics)
+  await app.register(requestLog)
+  // Before auth, so a 401 carries security and CORS headers too.
+  await app.register(security, { corsOrigins: config.CORS_ORIGINS })
+  const observeDynamo = options.observeDynamo
+  await app.register(connections, {
+    config,
+    observeDynamo: (call) => {
+      app.metrics.observeDynamo(call)
+      observeDynamo?.(call)
+    },
+  })
+  await app.register(auth, { apiKeys: config.API_KEYS ?? '' })
+  await app.register(rateLimit)
+  await app.register(tablesPolicy)
+  await app.register(reads, options.reads ?? {})
+  // Learns routes as they are added: before every route.
+  await app.register(swagger)
+  await app.register(bullBoard)
+  // Server-Sent Events (export progress); the heartbeat is the keep-alive comment.
+  await app.register(fastifySSE, { heartbeatInterval: config.SSE_KEEPALIVE_MS })
+
+  await app.register(healthRoutes)
+  await app.register(invalidateRoutes)
+  await app.register(tableRoutes)
+  await app.register(statsRoutes)
+  await app.register(warmupRoutes)
+  await app.register(batchRoutes)
+  await app.register(exportRoutes)
+  await app.register(metricsRoutes)
+
+  await app.ready()
+  return app
+}

@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { createReadStack, type ReadStack } from '../../shared/cache/read-stack.ts'
+import { createCursorCodec, type CursorCodec } from '../../shared/cursor.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The cached read path: cache, stats, table descriptions. */
+    reads: ReadStack
+    cursors: CursorCodec
+  }
+}
+
+export interface ReadsPluginOptions {
+  /** Statistics on (default) or off; the benchmark compares both. */
+  stats?: boolean
+}
+
+async function reads(app: FastifyInstance, opts: ReadsPluginOptions) {
+  const stack = createReadStack({
+    config: app.config,
+    redis: app.redis,
+    keys: app.keys,
+    gateway: app.gateway,
+    queues: app.queues,
+    logger: app.log,
+    ...(opts.stats === false ? { stats: false } : {}),
+  })
+  app.decorate('reads', stack)
+  app.decorate('cursors', createCursorCodec(app.config.CURSOR_SECRET!))
+  // Runs before connections close (onClose hooks run in reverse), so the last stats flush still reaches Redis.
+  app.addHook('onClose', () => stack.close())
+}
+
+export default fp(reads, { name: 'reads', dependencies: ['connections'] })

@@ -1,0 +1,57 @@
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import type { FastifyInstance, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+
+export interface SecurityOptions {
+  /** CORS_ORIGINS: comma-separated origins, `*` for any, empty for no CORS at all. */
+  corsOrigins: string
+}
+
+/** Body limit for authenticated routes that take no body: enough for an empty JSON object, no more. */
+export const NO_BODY_LIMIT = 1024
+
+/** Headers a dashboard on another origin needs to read from our answers. */
+const EXPOSED_HEADERS = [
+  'etag', 'age', 'cache-control', 'cache-status', 'x-cache', 'content-disposition', 'retry-after',
+  'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-request-id',
+]
+const ALLOWED_HEADERS = ['authorization', 'content-type', 'if-none-match', 'cache-control', 'idempotency-key', 'last-event-id']
+
+export function parseOrigins(spec: string): string[] {
+  return spec.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean)
+}
+
+/**
+ * Security headers (helmet), CORS for dashboards on other origins, and small body limits on routes
+ * that take no body. Register before auth, so even a 401 carries these headers.
+ */
+async function security(app: FastifyInstance, opts: SecurityOptions) {
+  const origins = parseOrigins(opts.corsOrigins)
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        // Swagger UI and Bull Board load only their own scripts; styles are inline and fonts may be remote.
+        'connect-src': ["'self'"],
+        // The API is often reached over plain HTTP inside a private network; upgrading would break /docs there.
+        'upgrade-insecure-requests': null,
+      },
+    },
+  })
+  if (origins.length > 0) {
+    await app.register(cors, {
+      origin: origins.includes('*') ? '*' : origins,
+      methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+      allowedHeaders: ALLOWED_HEADERS,
+      exposedHeaders: EXPOSED_HEADERS,
+      // Bearer keys, not cookies: browsers need no credentials mode.
+      credentials: false,
+      maxAge: 600,
+    })
+  }
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (route.config?.scope && !route.schema?.body && route.bodyLimit === undefined) route.bodyLimit = NO_BODY_LIMIT
+  })
+}
+
+export default fp(security, { name: 'security' })

@@ -1,0 +1,74 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { errors } from '../../../shared/errors.ts'
+import { downloadNameOf, type ExportRecord } from '../../../shared/exports/index.ts'
+import { DownloadQuery, ErrorResponse, ExportParams, exportErrors } from './schemas.ts'
+import type { ExportApi } from './services.ts'
+
+const CONTENT_TYPES = { jsonl: 'application/x-ndjson; charset=utf-8', csv: 'text/csv; charset=utf-8' } as const
+
+/** Bearer auth with the export (or admin) scope, as the auth hook does for routes that declare a scope. */
+function authenticateBearer(app: FastifyInstance, request: FastifyRequest) {
+  const header = request.headers.authorization
+  const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+  const key = match ? app.authenticate(match[1]!) : undefined
+  if (!key) throw errors.DC_ERR_UNAUTHORIZED()
+  request.apiKeyId = key.id
+  if (!key.scopes.has('export') && !key.scopes.has('admin')) throw errors.DC_ERR_FORBIDDEN('export')
+}
+
+/**
+ * GET /exports/:id/download: streams the finished file from storage (local or S3). Either a Bearer key
+ * with the export scope or the signed `token` of a download link; a wrong, foreign or expired token is
+ * 403 before anything about the export is revealed.
+ */
+export default async function downloadRoute(app: FastifyInstance, { api }: { api: ExportApi }) {
+  app.get('/exports/:id/download', {
+    // No `scope`: a signed token stands in for the key, so this route authenticates itself.
+    schema: {
+      tags: ['exports'],
+      summary: 'Download the finished file (Bearer key with scope export, or the signed ?token= of a download link)',
+      // Either the bearer key or no key at all (the signed token in the query stands in for it).
+      security: [{ bearerAuth: [] }, {}],
+      params: ExportParams,
+      querystring: DownloadQuery,
+      response: {
+        200: {
+          description: 'The file, as an attachment (Content-Disposition)',
+          content: {
+            'text/csv': { schema: Type.String() },
+            'application/x-ndjson': { schema: Type.String() },
+            'application/gzip': { schema: Type.String({ format: 'binary' }) },
+          },
+        },
+        409: ErrorResponse,
+        ...exportErrors,
+      },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params as { id: string }
+    const { token } = request.query as { token?: string }
+    if (token !== undefined) {
+      if (!api.tokens.verify(token, id)) throw errors.DC_ERR_DOWNLOAD_FORBIDDEN()
+    } else {
+      authenticateBearer(app, request)
+    }
+    const record: ExportRecord | undefined = await api.store.get(id)
+    if (!record) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (record.status !== 'completed' || !record.file) throw errors.DC_ERR_EXPORT_NOT_READY(id, record.status)
+    let file: Awaited<ReturnType<typeof api.storage.openFile>>
+    try {
+      file = await api.storage.openFile(id, record.file)
+    } catch (cause) {
+      throw new errors.DC_ERR_EXPORT_STORAGE_UNAVAILABLE((cause as Error).message, { cause })
+    }
+    // Completed but its file is gone (retention ran): as good as not found.
+    if (!file) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    return reply
+      .header('content-type', record.gzip ? 'application/gzip' : CONTENT_TYPES[record.format])
+      .header('content-length', file.bytes)
+      .header('content-disposition', `attachment; filename="${downloadNameOf(record)}"`)
+      .header('cache-control', 'private, no-store')
+      .send(file.stream)
+  })
+}

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { buildScanFilter } from '../../../shared/dynamo/query-builder.ts'
+import { errors } from '../../../shared/errors.ts'
+import { type ExportFormat, type ExportRecord, type ExportStatus, exportPaths } from '../../../shared/exports/index.ts'
+import downloadRoute from './download.ts'
+import eventsRoute from './events.ts'
+import { CreatedExport, CreateExportBody, ErrorResponse, ExportList, ExportParams, ExportView, exportErrors, ListQuery } from './schemas.ts'
+import { createExportApi } from './services.ts'
+
+interface CreateBody {
+  table: string
+  format: ExportFormat
+  index?: string
+  filter?: string | unknown[]
+  gzip: boolean
+  notify?: string
+}
+
+const listBinding = (status: string | undefined) => `exports\u0001${status ?? ''}`
+
+/** Bulk exports (scope export): create, follow, list, cancel and download. */
+export default async function exportRoutes(app: FastifyInstance) {
+  const api = createExportApi(app)
+  const { store, storage, flows } = api
+  app.addHook('preClose', async () => {
+    for (const end of api.streams) end()
+  })
+  app.addHook('onClose', async () => {
+    await api.feed.close()
+    await flows.close()
+    storage.close()
+  })
+
+  async function load(id: string): Promise<ExportRecord> {
+    const record = await store.get(id)
+    if (!record) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    return record
+  }
+
+  app.post('/exports', {
+    config: { scope: 'export' },
+    schema: {
+      tags: ['exports'],
+      summary: 'Export a table, an index or a filtered subset as CSV or JSONL',
+      description:
+        'Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. ' +
+        'The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events.',
+      body: CreateExportBody,
+      response: { 202: CreatedExport, 400: ErrorResponse, ...exportErrors },
+    },
+  }, async (request, reply) => {
+    const body = request.body as CreateBody
+    app.assertTableAllowed(body.table)
+    const table = await app.reads.describe(body.table)
+    if (body.index !== undefined && !table.indexes.some((i) => i.name === body.index)) {
+      throw errors.DC_ERR_INDEX_NOT_FOUND(body.index, body.table)
+    }
+    if (body.filter !== undefined && typeof body.filter !== 'string' && !Array.isArray(body.filter)) {
+      throw errors.DC_ERR_INVALID_FILTER('filter must be an array of { attr, op, value } conditions, or that array as JSON text')
+    }
+    // Refused here with the condition's position, never by a worker later.
+    const filtered = body.filter !== undefined && Object.keys(buildScanFilter(body.filter)).length > 0
+    const record: ExportRecord = {
+      id: randomUUID(),
+      table: body.table,
+      format: body.format,
+      gzip: body.gzip,
+      ...(body.index !== undefined ? { index: body.index } : {}),
+      ...(filtered ? { filter: typeof body.filter === 'string' ? body.filter : JSON.stringify(body.filter) } : {}),
+      ...(body.notify !== undefined ? { notify: body.notify } : {}),
+      status: 'queued',
+      progress: 0,
+      processedItems: 0,
+      scannedItems: 0,
+      // DynamoDB refreshes ItemCount about every six hours (dynalite: always 0); 0 = unknown.
+      expectedItems: table.itemCount,
+      segments: app.config.EXPORT_SEGMENTS,
+      createdAt: Date.now(),
+      ...(request.apiKeyId ? { createdBy: request.apiKeyId } : {}),
+    }
+    await store.create(record)
+    try {
+      await flows.start(record.id, record.segments)
+    } catch (err) {
+      await store.remove(record.id, record.createdAt).catch(() => {})
+      throw err
+    }
+    request.log.info({ msg: 'export.queued', exportId: record.id, table: record.table, format: record.format, segments: record.segments })
+    const links = exportPaths(record.id)
+    return reply.code(202).header('location', links.self).send({ id: record.id, status: 'queued', links })
+  })
+
+  app.get('/exports', {
+    config: { scope: 'export' },
+    schema: {
+      tags: ['exports'],
+      summary: 'Export history, newest first',
+      querystring: ListQuery,
+      response: { 200: ExportList, 400: ErrorResponse, ...exportErrors },
+    },
+  }, async (request) => {
+    const q = request.query as { status?: ExportStatus; limit: number; cursor?: string }
+    const before = q.cursor ? app.cursors.decode(q.cursor, listBinding(q.status)).m?.S : undefined
+    if (q.cursor && !before) throw errors.DC_ERR_INVALID_CURSOR()
+    const page = await store.list({ limit: q.limit, ...(q.status ? { status: q.status } : {}), ...(before ? { before } : {}) })
+    return {
+      exports: page.records.map(api.view),
+      cursor: page.next ? app.cursors.encode({ m: { S: page.next } }, listBinding(q.status)) : null,
+    }
+  })
+
+  app.get('/exports/:id', {
+    config: { scope: 'export' },
+    schema: {
+      tags: ['exports'],
+      summary: 'An export: status, progress, timings, error and a signed download link once completed',
+      params: ExportParams,
+      response: { 200: ExportView, ...exportErrors },
+    },
+  }, async (request) => api.view(await load((request.params as { id: string }).id)))
+
+  app.delete('/exports/:id', {
+    config: { scope: 'export' },
+    schema: {
+      tags: ['exports'],
+      summary: 'Cancel an export: its segments stop within a page and its partial output is removed',
+      params: ExportParams,
+      response: { 200: ExportView, 409: ErrorResponse, ...exportErrors },
+    },
+  }, async (request) => {
+    const { id } = request.params as { id: string }
+    const { before, changed } = await store.finish(id, 'cancelled')
+    if (before === 'missing') throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (!changed) throw errors.DC_ERR_EXPORT_FINISHED(id, before)
+    // Now for what is already written; the assembler removes it again once every segment has stopped.
+    await storage.remove(id).catch((err) => request.log.warn({ msg: 'export.cancel.cleanup-failed', exportId: id, err: (err as Error).message }))
+    request.log.info({ msg: 'export.cancelled', exportId: id, was: before })
+    return api.view(await load(id))
+  })
+
+  await app.register(eventsRoute, { api })
+  await app.register(downloadRoute, { api })
+}

@@ -1,0 +1,120 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import type { CachedResource } from '../../../shared/cache/index.ts'
+import { cursorBinding } from '../../../shared/dynamo/readers.ts'
+import { parseFilter } from '../../../shared/dynamo/query-builder.ts'
+import { sendCached, singleEtag, wantsRefresh } from '../../cached-reply.ts'
+import { TableParams } from '../schemas.ts'
+import { ItemQuery, ItemsQuery, NotModified, Page, QueryQuery, readErrors, TableDetails } from './schemas.ts'
+
+type Params = Record<string, string | number | undefined>
+
+/** Keeps the parameters that identify a read, as strings, dropping what is absent. */
+function canonical(params: Params): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') out[k] = String(v)
+  return out
+}
+
+const cachedHeaders = {
+  description: 'Cached: ETag, Cache-Control, Age, Cache-Status, X-Cache and Vary headers; gzip as stored when accepted',
+}
+
+export default async function tableRoutes(app: FastifyInstance) {
+  /** Looks the read up in the cache (or DynamoDB) and answers it; validation has already happened. */
+  async function answer(request: FastifyRequest, reply: FastifyReply, resource: CachedResource) {
+    if (resource.params.cursor) app.cursors.decode(resource.params.cursor, cursorBinding(resource))
+    const noCache = wantsRefresh(request)
+    const result = await app.reads.cache.get(resource, {
+      ifNoneMatch: singleEtag(request.headers['if-none-match']),
+      noCache,
+    })
+    return sendCached(request, reply, result, app.config, noCache)
+  }
+
+  app.get('/tables', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['reads'],
+      summary: 'Tables the API may expose',
+      ...cachedHeaders,
+      response: { 200: Type.Object({ tables: Type.Array(Type.String()) }), 304: NotModified, ...readErrors },
+    },
+  }, async (request, reply) => answer(request, reply, { table: null, kind: 'tables', params: {} }))
+
+  app.get('/tables/:table', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['reads'],
+      summary: 'Table details: key schema, attributes, indexes, billing, status, stream, size and count',
+      ...cachedHeaders,
+      params: TableParams,
+      response: { 200: TableDetails, 304: NotModified, ...readErrors },
+    },
+  }, async (request, reply) => {
+    const { table } = request.params as { table: string }
+    // No early refusal here: the loader answers a denied table with the same cached 404 as a missing one.
+    return answer(request, reply, { table, kind: 'details', params: {} })
+  })
+
+  app.get('/tables/:table/items', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['reads'],
+      summary: 'One Scan page of the table or of an index',
+      ...cachedHeaders,
+      params: TableParams,
+      querystring: ItemsQuery,
+      response: { 200: Page, 304: NotModified, ...readErrors },
+    },
+  }, async (request, reply) => {
+    const { table } = request.params as { table: string }
+    app.assertTableAllowed(table)
+    const q = request.query as Params
+    return answer(request, reply, { table, kind: 'items', params: canonical({ limit: q.limit, cursor: q.cursor, index: q.index, view: q.view }) })
+  })
+
+  app.get('/tables/:table/items/:pk', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['reads'],
+      summary: 'One item by key (S as is, N as a number, B as base64url)',
+      ...cachedHeaders,
+      params: Type.Object({ table: TableParams.properties.table, pk: Type.String({ minLength: 1, maxLength: 2048 }) }),
+      querystring: ItemQuery,
+      response: {
+        200: Type.Object({}, { additionalProperties: true, description: 'The item: document or typed view' }),
+        304: NotModified,
+        ...readErrors,
+      },
+    },
+  }, async (request, reply) => {
+    const { table, pk } = request.params as { table: string; pk: string }
+    app.assertTableAllowed(table)
+    const q = request.query as Params
+    return answer(request, reply, { table, kind: 'item', params: canonical({ pk, sk: q.sk, view: q.view }) })
+  })
+
+  app.get('/tables/:table/query', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['reads'],
+      summary: 'Query the table or an index: partition key, optional sort-key condition and filter',
+      ...cachedHeaders,
+      params: TableParams,
+      querystring: QueryQuery,
+      response: { 200: Page, 304: NotModified, ...readErrors },
+    },
+  }, async (request, reply) => {
+    const { table } = request.params as { table: string }
+    app.assertTableAllowed(table)
+    const q = request.query as Params
+    // Malformed filters are refused before the cache or DynamoDB see them.
+    if (typeof q.filter === 'string') parseFilter(q.filter)
+    const params = canonical({
+      pk: q.pk, sk: q.sk, skOp: q.skOp, sk2: q.sk2, index: q.index, filter: q.filter, order: q.order,
+      limit: q.limit, cursor: q.cursor, view: q.view,
+    })
+    return answer(request, reply, { table, kind: 'query', params })
+  })
+}

@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto'
+import { promisify } from 'node:util'
+import { gzip as gzipCallback } from 'node:zlib'
+import type { Config } from '../config.ts'
+import { isUnavailable } from '../dynamo/errors.ts'
+import type { LogSink } from '../logger.ts'
+import type { EntryMeta } from './entry-layout.ts'
+import { type CachedResource, resourceId, ttlFor } from './resources.ts'
+import type { CacheStore, StoredEntry } from './store.ts'
+
+const gzip = promisify(gzipCallback)
+
+/** What a loader read from DynamoDB: the exact response body (JSON) and its status. */
+export interface LoadedValue {
+  status: number
+  body: Buffer
+  /** Overrides the kind's TTL (negative entries live NEGATIVE_TTL). */
+  ttl?: number
+}
+
+export type Loader = (resource: CachedResource) => Promise<LoadedValue>
+
+/**
+ * hit: fresh entry. stale: served at once, refresh queued. miss: loaded now (or collapsed onto another
+ * caller's load). revalidated: an expired entry replaced now. stale-if-error: expired entry served
+ * because DynamoDB failed. bypass: Redis unavailable, loaded straight from DynamoDB.
+ */
+export type CacheOutcome = 'hit' | 'stale' | 'miss' | 'revalidated' | 'stale-if-error' | 'bypass'
+
+export interface CacheResult {
+  outcome: CacheOutcome
+  status: number
+  etag: string
+  /** ms since epoch the value was read from DynamoDB */
+  createdAt: number
+  ttl: number
+  /** Stored gzip bytes; absent on a 304-capable hit (ETag matched) and on bypass. */
+  gzip?: Buffer
+  /** Plain body, when we have it without inflating (a fresh load). */
+  body?: Buffer
+  /** True when this request waited for another caller's DynamoDB read instead of making its own. */
+  collapsed: boolean
+  /** Why a stale entry was served instead of fresh data. */
+  error?: Error
+}
+
+export interface ReadCacheOptions {
+  config: Config
+  store: CacheStore
+  load: Loader
+  /** Queues a background refresh of a stale entry (deduplicated by the queue). */
+  scheduleRefresh(resource: CachedResource, id: string): void
+  /** Whether Redis can be used right now; when false every read bypasses the cache at once. */
+  redisReady(): boolean
+  /** Called once per answered read, for statistics. */
+  onOutcome?(resource: CachedResource, outcome: CacheOutcome | 'error'): void
+  logger?: LogSink
+  now?: () => number
+}
+
+export interface ReadCache {
+  get(resource: CachedResource, options?: { ifNoneMatch?: string; noCache?: boolean }): Promise<CacheResult>
+  /** Background refresh: loads the entry again unless it is fresh already. One DynamoDB read fleet-wide. */
+  refresh(resource: CachedResource): Promise<'refreshed' | 'fresh'>
+}
+
+export const etagOf = (body: Buffer) => `W/"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function createReadCache(options: ReadCacheOptions): ReadCache {
+  const { config, store, load, scheduleRefresh, redisReady, onOutcome, logger } = options
+  const now = options.now ?? Date.now
+  const staleAfterMs = (ttl: number) => ttl * config.STALE_THRESHOLD * 1000
+  // Waiters poll for another process's result this long before loading themselves.
+  const lockWaitMs = config.DYNAMO_TIMEOUT_MS + 1000
+  const lockTtlMs = config.DYNAMO_TIMEOUT_MS * 2 + 1000
+  const inFlight = new Map<string, Promise<CacheResult>>()
+
+  const fromEntry = (entry: StoredEntry, outcome: CacheOutcome, collapsed = false, error?: Error): CacheResult => ({
+    outcome,
+    status: entry.meta.status,
+    etag: entry.meta.etag,
+    createdAt: entry.meta.createdAt,
+    ttl: entry.meta.ttl,
+    ...(entry.gzip ? { gzip: entry.gzip } : {}),
+    collapsed,
+    ...(error ? { error } : {}),
+  })
+
+  async function loadAndStore(resource: CachedResource, id: string, generation: string, previous?: EntryMeta) {
+    const value = await load(resource)
+    const compressed = await gzip(value.body)
+    const meta = {
+      createdAt: now(),
+      ttl: value.ttl ?? ttlFor(resource.kind, config),
+      etag: etagOf(value.body),
+      status: value.status,
+      size: value.body.length,
+    }
+    await store.write(resource.table, id, generation, meta, compressed, previous)
+    return { meta, gzip: compressed, body: value.body }
+  }
+
+  /** Waits for the lock holder's write: an entry newer than `after` appears, or the wait runs out. */
+  async function awaitOtherFill(resource: CachedResource, id: string, after: number): Promise<StoredEntry | undefined> {
+    const deadline = now() + lockWaitMs
+    for (let delay = 10; now() < deadline; delay = Math.min(delay * 2, 100)) {
+      await sleep(delay)
+      const { entry } = await store.read(resource.table, id)
+      if (entry && entry.meta.createdAt > after) return entry
+    }
+    return undefined
+  }
+
+  /** Loads an entry with single-flight: one load per key in this process, and one across processes. */
+  function fill(resource: CachedResource, id: string, generation: string, previous: StoredEntry | undefined, outcome: CacheOutcome) {
+    const pending = inFlight.get(id)
+    if (pending) return pending.then((r) => ({ ...r, collapsed: true }))
+    const work = (async (): Promise<CacheResult> => {
+      const token = await store.lock(resource.table, id, lockTtlMs)
+      if (!token) {
+        const other = await awaitOtherFill(resource, id, previous?.meta.createdAt ?? 0)
+        if (other) return fromEntry(other, outcome, true)
+        logger?.warn({ msg: 'cache.lock.timeout', table: resource.table, kind: resource.kind })
+      }
+      try {
+        const { meta, gzip: compressed, body } = await loadAndStore(resource, id, generation, previous?.meta)
+        return { outcome, status: meta.status, etag: meta.etag, createdAt: meta.createdAt, ttl: meta.ttl, gzip: compressed, body, collapsed: false }
+      } finally {
+        if (token) await store.unlock(resource.table, id, token).catch(() => {})
+      }
+    })()
+    inFlight.set(id, work)
+    work.finally(() => inFlight.delete(id)).catch(() => {})
+    return work
+  }
+
+  async function bypass(resource: CachedResource): Promise<CacheResult> {
+    const value = await load(resource)
+    return {
+      outcome: 'bypass',
+      status: value.status,
+      etag: etagOf(value.body),
+      createdAt: now(),
+      ttl: 0,
+      body: value.body,
+      collapsed: false,
+    }
+  }
+
+  async function get(resource: CachedResource, opts: { ifNoneMatch?: string; noCache?: boolean } = {}): Promise<CacheResult> {
+    if (!redisReady()) return bypass(resource)
+    const id = resourceId(resource)
+    let read: Awaited<ReturnType<CacheStore['read']>>
+    try {
+      read = await store.read(resource.table, id, opts.noCache ? '' : opts.ifNoneMatch)
+    } catch (err) {
+      logger?.warn({ msg: 'cache.bypass', table: resource.table, err: (err as Error).message })
+      return bypass(resource)
+    }
+    const { entry, generation } = read
+    if (!entry) return fill(resource, id, generation, undefined, 'miss')
+
+    const age = now() - entry.meta.createdAt
+    if (!opts.noCache && age < staleAfterMs(entry.meta.ttl)) return fromEntry(entry, 'hit')
+    if (!opts.noCache && age < entry.meta.ttl * 1000) {
+      scheduleRefresh(resource, id)
+      return fromEntry(entry, 'stale')
+    }
+    try {
+      return await fill(resource, id, generation, entry, opts.noCache ? 'miss' : 'revalidated')
+    } catch (err) {
+      if (!isUnavailable(err)) throw err
+      // The entry was read without its body when the ETag matched; fetch it now to serve it.
+      const full = entry.gzip ? entry : (await store.read(resource.table, id)).entry
+      if (!full) throw err
+      return fromEntry(full, 'stale-if-error', false, err as Error)
+    }
+  }
+
+  return {
+    async get(resource, opts) {
+      try {
+        const result = await get(resource, opts)
+        onOutcome?.(resource, result.outcome)
+        return result
+      } catch (err) {
+        onOutcome?.(resource, 'error')
+        throw err
+      }
+    },
+
+    async refresh(resource) {
+      const id = resourceId(resource)
+      const { entry, generation } = await store.read(resource.table, id)
+      if (entry && now() - entry.meta.createdAt < staleAfterMs(entry.meta.ttl)) return 'fresh'
+      await fill(resource, id, generation, entry, 'revalidated')
+      return 'refreshed'
+    },
+  }
+}

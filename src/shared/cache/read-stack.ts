@@ -1,0 +1,100 @@
+import { gunzipSync } from 'node:zlib'
+import type { Redis } from 'ioredis'
+import { LRUCache } from 'lru-cache'
+import { createTablePolicy } from '../access.ts'
+import type { Config } from '../config.ts'
+import { createCursorCodec } from '../cursor.ts'
+import { errors } from '../errors.ts'
+import type { DynamoGateway } from '../dynamo/gateway.ts'
+import { createReaders } from '../dynamo/readers.ts'
+import type { TableDescription } from '../dynamo/table-description.ts'
+import type { LogSink } from '../logger.ts'
+import type { QueueProducers } from '../queues/index.ts'
+import type { RedisKeys } from '../redis/keys.ts'
+import { rememberCachedTable } from './invalidation.ts'
+import { type CacheOutcome, createReadCache, type ReadCache } from './read-cache.ts'
+import type { CachedResource } from './resources.ts'
+import { type CacheStats, createCacheStats } from './stats.ts'
+import { createCacheStore } from './store.ts'
+
+export interface ReadStackDeps {
+  config: Config
+  redis: Redis
+  keys: RedisKeys
+  /** DynamoDB calls go through the shared gateway (breaker, budget, metrics). */
+  gateway: DynamoGateway
+  queues: QueueProducers
+  logger?: LogSink
+  /** Statistics on (default) or off. */
+  stats?: boolean
+}
+
+export interface ReadStack {
+  cache: ReadCache
+  stats: CacheStats
+  /** A table's description through the cache (and a short in-process memo). */
+  describe(table: string): Promise<TableDescription>
+  close(): Promise<void>
+}
+
+/**
+ * Wires the read path the API and the workers share: DynamoDB readers behind the Redis cache, with
+ * refreshes queued, statistics counted and table descriptions memoised.
+ */
+export function createReadStack(deps: ReadStackDeps): ReadStack {
+  const { config, redis, keys, queues, logger } = deps
+  const tableAllowed = createTablePolicy(config.TABLES_ALLOW, config.TABLES_DENY)
+  const store = createCacheStore({ redis, keys, chunkBytes: config.CACHE_CHUNK_BYTES, staleIfErrorTtl: config.STALE_IF_ERROR_TTL })
+  const stats = createCacheStats({ redis, keys, ttlSeconds: config.STATS_TTL, enabled: deps.stats !== false })
+  const { gateway } = deps
+  // Key schemas do not change while a table exists, so a short memo is safe and saves a Redis read per miss.
+  const descriptions = new LRUCache<string, TableDescription>({ max: 1000, ttl: 60_000 })
+  const knownCached = new Set<string>()
+  const recentlyQueued = new LRUCache<string, true>({ max: 10_000, ttl: 2000 })
+
+  const readers = createReaders({
+    gateway,
+    cursors: createCursorCodec(config.CURSOR_SECRET ?? 'worker-without-cursor-secret'),
+    tableAllowed,
+    describe: (table) => describe(table),
+    negativeTtl: config.NEGATIVE_TTL,
+  })
+
+  const cache = createReadCache({
+    config,
+    store,
+    load: readers,
+    redisReady: () => redis.status === 'ready',
+    ...(logger ? { logger } : {}),
+    scheduleRefresh(resource: CachedResource, id: string) {
+      const dedupId = `${resource.table ?? '*'}:${id}`
+      // The queue deduplicates fleet-wide; this saves the round trip for a burst within one process.
+      if (recentlyQueued.has(dedupId)) return
+      recentlyQueued.set(dedupId, true)
+      queues.enqueue('cache-refresh', { resource }, { deduplication: { id: dedupId } }).catch((err) => {
+        logger?.warn({ msg: 'cache.refresh.not-queued', table: resource.table, err: (err as Error).message, cause: ((err as Error).cause as Error)?.message })
+      })
+    },
+    onOutcome(resource: CachedResource, outcome: CacheOutcome | 'error') {
+      stats.record(resource.table, outcome)
+      if (resource.kind === 'items' || resource.kind === 'query') stats.recordRead(resource)
+      if (resource.table && !knownCached.has(resource.table) && outcome !== 'bypass' && outcome !== 'error') {
+        knownCached.add(resource.table)
+        rememberCachedTable(redis, keys, resource.table).catch(() => knownCached.delete(resource.table!))
+      }
+    },
+  })
+
+  async function describe(table: string): Promise<TableDescription> {
+    const memo = descriptions.get(table)
+    if (memo) return memo
+    const result = await cache.get({ table, kind: 'details', params: {} })
+    const body = result.body ?? gunzipSync(result.gzip!)
+    if (result.status === 404) throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+    const description = JSON.parse(body.toString()) as TableDescription
+    descriptions.set(table, description)
+    return description
+  }
+
+  return { cache, stats, describe, close: () => stats.close() }
+}

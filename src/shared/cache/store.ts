@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto'
+import type { Redis, Result } from 'ioredis'
+import type { RedisKeys } from '../redis/keys.ts'
+import { ENTRY_FIELDS, type EntryMeta } from './entry-layout.ts'
+
+/** What a read of an entry found. */
+export interface StoredEntry {
+  meta: EntryMeta
+  /** The gzip body; absent when the caller's ETag matched (a 304 needs no body). */
+  gzip?: Buffer
+}
+
+export interface ReadResult {
+  /** The table's current generation, to tag a write that follows this read. */
+  generation: string
+  entry?: StoredEntry
+}
+
+/** The Redis side of the cache: entries, generations, chunking. Knows nothing of HTTP or DynamoDB. */
+export interface CacheStore {
+  /** One round trip for inline bodies, two for chunked ones. `ifNoneMatch` skips the body on a match. */
+  read(table: string | null, id: string, ifNoneMatch?: string): Promise<ReadResult>
+  /** Writes an entry atomically under `generation`; removes the chunks of `previous` if it had any. */
+  write(table: string | null, id: string, generation: string, meta: Omit<EntryMeta, 'chunks' | 'version' | 'gzipSize'>, gzip: Buffer, previous?: EntryMeta): Promise<EntryMeta>
+  /** Takes the fill lock for an entry; returns a token to release it with, or null if another holds it. */
+  lock(table: string | null, id: string, ttlMs: number): Promise<string | null>
+  unlock(table: string | null, id: string, token: string): Promise<void>
+}
+
+/*
+ * KEYS[1] the table's generation key, KEYS[2] the entry hash
+ * ARGV[1] an ETag the caller already has ('' for none)
+ * Returns { generation } on a miss or an entry of another generation,
+ * { generation, meta } when the ETag matched, else { generation, meta, body-or-false }.
+ */
+const READ_SCRIPT = `
+local gen = redis.call('GET', KEYS[1]) or '0'
+local f = redis.call('HMGET', KEYS[2], '${ENTRY_FIELDS.generation}', '${ENTRY_FIELDS.meta}', '${ENTRY_FIELDS.etag}')
+if not f[2] or f[1] ~= gen then return { gen } end
+if ARGV[1] ~= '' and ARGV[1] == f[3] then return { gen, f[2] } end
+return { gen, f[2], redis.call('HGET', KEYS[2], '${ENTRY_FIELDS.body}') }
+`
+
+/*
+ * KEYS[1] the lock key; ARGV[1] the holder's token. Deletes the lock only if this holder still owns it.
+ */
+const UNLOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    dcCacheReadBuffer(genKey: string, entryKey: string, etag: string): Result<Array<Buffer | null>, Context>
+    dcUnlock(lockKey: string, token: string): Result<number, Context>
+  }
+}
+
+export interface CacheStoreOptions {
+  redis: Redis
+  keys: RedisKeys
+  chunkBytes: number
+  /** Seconds past its ttl an entry is kept for stale-if-error. */
+  staleIfErrorTtl: number
+}
+
+const scriptsDefined = new WeakSet<Redis>()
+
+export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: CacheStoreOptions): CacheStore {
+  if (!scriptsDefined.has(redis)) {
+    redis.defineCommand('dcCacheRead', { numberOfKeys: 2, lua: READ_SCRIPT })
+    redis.defineCommand('dcUnlock', { numberOfKeys: 1, lua: UNLOCK_SCRIPT })
+    scriptsDefined.add(redis)
+  }
+
+  async function readChunks(table: string | null, id: string, meta: EntryMeta): Promise<Buffer | undefined> {
+    const chunkKeys = Array.from({ length: meta.chunks }, (_, i) => keys.chunk(table, id, meta.version, i))
+    const parts = await redis.mgetBuffer(...chunkKeys)
+    // A writer replaced this version between our two round trips: report a miss, never a torn body.
+    if (parts.some((p) => p === null)) return undefined
+    return Buffer.concat(parts as Buffer[], meta.gzipSize)
+  }
+
+  return {
+    async read(table, id, ifNoneMatch = '') {
+      const reply = await redis.dcCacheReadBuffer(keys.generation(table), keys.entry(table, id), ifNoneMatch)
+      const generation = reply[0]!.toString()
+      if (reply.length < 2 || !reply[1]) return { generation }
+      const meta = JSON.parse(reply[1].toString()) as EntryMeta
+      if (reply.length === 2) return { generation, entry: { meta } }
+      if (meta.chunks === 0) return { generation, entry: { meta, gzip: reply[2]! } }
+      const gzip = await readChunks(table, id, meta)
+      return gzip ? { generation, entry: { meta, gzip } } : { generation }
+    },
+
+    async write(table, id, generation, partial, gzip, previous) {
+      const chunks = gzip.length > chunkBytes ? Math.ceil(gzip.length / chunkBytes) : 0
+      const meta: EntryMeta = { ...partial, gzipSize: gzip.length, chunks, version: randomBytes(6).toString('base64url') }
+      const keepMs = (meta.ttl + staleIfErrorTtl) * 1000
+      const entryKey = keys.entry(table, id)
+      // All keys share the table's hash tag, so this MULTI is atomic on Redis Cluster too.
+      const tx = redis.multi()
+      for (let i = 0; i < chunks; i++) {
+        tx.set(keys.chunk(table, id, meta.version, i), gzip.subarray(i * chunkBytes, (i + 1) * chunkBytes), 'PX', keepMs)
+      }
+      tx.hset(entryKey, {
+        [ENTRY_FIELDS.generation]: generation,
+        [ENTRY_FIELDS.etag]: meta.etag,
+        [ENTRY_FIELDS.meta]: JSON.stringify(meta),
+      })
+      if (chunks === 0) tx.hset(entryKey, ENTRY_FIELDS.body, gzip)
+      else tx.hdel(entryKey, ENTRY_FIELDS.body)
+      tx.pexpire(entryKey, keepMs)
+      for (let i = 0; i < (previous?.chunks ?? 0); i++) tx.unlink(keys.chunk(table, id, previous!.version, i))
+      await tx.exec()
+      return meta
+    },
+
+    async lock(table, id, ttlMs) {
+      const token = randomBytes(8).toString('base64url')
+      const ok = await redis.set(keys.lock(table, id), token, 'PX', ttlMs, 'NX')
+      return ok === 'OK' ? token : null
+    },
+
+    async unlock(table, id, token) {
+      await redis.dcUnlock(keys.lock(table, id), token)
+    },
+  }
+}

@@ -1,0 +1,163 @@
+import { type Static, Type } from 'typebox'
+import { Value } from 'typebox/value'
+
+/**
+ * Every environment variable dynacache reads. The schema is the single source: the type comes from
+ * it, the README table is checked against it, and nothing else in the code reads process.env.
+ */
+const Int = (def: number, min: number, description: string, max?: number) =>
+  Type.Integer({ default: def, minimum: min, ...(max === undefined ? {} : { maximum: max }), description })
+const Ratio = (def: number, description: string) =>
+  Type.Number({ default: def, minimum: 0, maximum: 1, description })
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'production', description: 'development enables pretty logs' }),
+  PORT: Int(3000, 0, 'API listen port', 65535),
+  HOST: Type.String({ default: '0.0.0.0', description: 'API listen address' }),
+  REDIS_URL: Type.Optional(
+    Type.String({ pattern: '^rediss?://', description: 'e.g. redis://127.0.0.1:6379/0 (required)' }),
+  ),
+  REDIS_PREFIX: Type.String({
+    default: 'dc',
+    pattern: '^[A-Za-z0-9_.:-]{1,32}$',
+    description: 'prefix of every Redis key and queue, so several deployments can share one Redis',
+  }),
+  DYNAMODB_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'DynamoDB endpoint URL' })),
+  AWS_REGION: Type.String({ default: 'us-east-1', minLength: 1, description: 'AWS region' }),
+  SES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'SES endpoint URL' })),
+  SES_FROM_EMAIL: Type.String({ default: 'noreply@localhost', minLength: 3, description: 'sender address' }),
+  API_KEYS: Type.Optional(
+    Type.String({
+      pattern: '^[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*(;[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*)*;?$',
+      description: '`key:scope,scope;key2:scope`, keys of 16+ characters, scopes read, write, export, admin (required for the API)',
+    }),
+  ),
+  TABLES_ALLOW: Type.String({ default: '*', description: 'comma-separated table-name globs the API may expose' }),
+  TABLES_DENY: Type.String({ default: '', description: 'comma-separated table-name globs the API must hide' }),
+  TABLE_LIST_TTL: Int(1800, 1, 'seconds the table list is cached'),
+  TABLE_DETAILS_TTL: Int(3600, 1, 'seconds table details are cached'),
+  TABLE_ITEMS_TTL: Int(1800, 1, 'seconds scan pages and single items are cached'),
+  QUERY_RESULTS_TTL: Int(900, 1, 'seconds query pages are cached'),
+  NEGATIVE_TTL: Int(30, 1, 'seconds a missing item or table is remembered as missing'),
+  STATS_TTL: Int(86400, 60, 'seconds statistics counters live'),
+  STALE_THRESHOLD: Ratio(0.75, 'an entry older than ttl x this is stale: served at once, refreshed in the background'),
+  STALE_IF_ERROR_TTL: Int(86400, 0, 'seconds past its ttl an entry is kept to be served when DynamoDB fails'),
+  CACHE_CHUNK_BYTES: Int(524288, 1024, 'cached values larger than this are stored in chunks of this size'),
+  CURSOR_SECRET: Type.Optional(
+    Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API)' }),
+  ),
+  PREFETCH_INTERVAL_S: Int(300, 5, 'seconds between popular-table prefetch runs'),
+  PREFETCH_TOP: Int(5, 0, 'how many popular tables each prefetch run refreshes'),
+  EXPORT_STORAGE: Type.Union([Type.Literal('local'), Type.Literal('s3')], {
+    default: 'local',
+    description: 'where export files go: local or s3',
+  }),
+  EXPORT_DIR: Type.String({ default: './.data/exports', description: 'directory for local export files' }),
+  EXPORT_S3_BUCKET: Type.Optional(Type.String({ minLength: 3, description: 'bucket for exports when EXPORT_STORAGE=s3' })),
+  EXPORT_SEGMENTS: Int(4, 1, 'parallel scan segments per export', 64),
+  EXPORT_PAGE_LIMIT: Int(1000, 0, "items per Scan page of an export: its checkpoint, progress and cancel step and a worker's memory per segment; 0 = DynamoDB's pages of up to 1 MB", 100000),
+  S3_ENDPOINT: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'endpoint of an S3-compatible store (path-style requests); AWS S3 when unset' }),
+  ),
+  DOWNLOAD_LINK_TTL: Int(86400, 60, 'seconds a signed export download link stays valid'),
+  PUBLIC_URL: Type.String({
+    default: 'http://localhost:3000',
+    pattern: '^https?://[^\\s]+$',
+    description: 'base URL the API is reached at, for the links in emails',
+  }),
+  SSE_KEEPALIVE_MS: Int(30000, 100, 'milliseconds between keep-alive comments on Server-Sent Events streams'),
+  JOB_RETENTION_DAYS: Int(30, 1, 'finished exports and batches (and their files) are removed after this'),
+  WORKER_QUEUES: Type.String({ default: 'all', description: 'comma-separated queue names a worker serves, or all' }),
+  WORKER_CONCURRENCY: Int(4, 1, 'jobs a worker process runs at once per queue', 256),
+  JOB_STALL_MS: Int(30000, 500, 'a job whose worker stopped renewing its lock this long ago is handed to another worker'),
+  SHUTDOWN_TIMEOUT_MS: Int(30000, 100, 'bound on graceful shutdown'),
+  DYNAMO_TIMEOUT_MS: Int(3000, 50, 'per-call DynamoDB timeout'),
+  SLOW_CALL_MS: Int(100, 1, 'DynamoDB calls slower than this are logged as slow'),
+  BREAKER_FAILURES: Int(5, 1, 'consecutive DynamoDB failures that open the circuit breaker'),
+  BREAKER_RECOVERY_MS: Int(60000, 100, 'how long the breaker stays open before it tries again'),
+  DYNAMO_READ_BUDGET: Int(0, 0, 'read units per second per table shared by API and workers; 0 = unlimited'),
+  USER_RESERVED_SHARE: Ratio(0.5, 'share of the read budget background jobs may never take'),
+  RATE_LIMIT_PER_MIN: Int(600, 1, 'requests per minute per API key'),
+  CORS_ORIGINS: Type.String({
+    default: '',
+    pattern: '^(\\*|https?://[^,\\s/]+/?(\\s*,\\s*https?://[^,\\s/]+/?)*)?$',
+    description: 'comma-separated origins (https://dash.example.com) allowed to call the API from a browser, * for any; empty = no CORS',
+  }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' },
+  ),
+})
+
+export type Config = Readonly<Static<typeof ConfigSchema>>
+export type ConfigKey = keyof Config
+
+/** Variables a process role cannot start without. */
+export const REQUIRED_FOR = {
+  api: ['REDIS_URL', 'API_KEYS', 'CURSOR_SECRET'],
+  worker: ['REDIS_URL'],
+  any: [],
+} as const satisfies Record<string, readonly ConfigKey[]>
+
+export type ProcessRole = keyof typeof REQUIRED_FOR
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/**
+ * Validates the environment once and returns a frozen Config. Throws ConfigError whose message is
+ * one line naming the first bad variable and what it expects.
+ */
+export function loadConfig(env: Record<string, string | undefined>, role: ProcessRole = 'any'): Config {
+  const known = Object.keys(ConfigSchema.properties) as ConfigKey[]
+  const input: Record<string, unknown> = {}
+  for (const key of known) {
+    const raw = env[key]
+    if (raw !== undefined && raw !== '') input[key] = raw
+  }
+  for (const key of REQUIRED_FOR[role] as readonly ConfigKey[]) {
+    if (input[key] === undefined) {
+      throw new ConfigError(`${key} is required: ${describe(key)}`)
+    }
+  }
+  const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input)) as Static<typeof ConfigSchema>
+  const [first] = Value.Errors(ConfigSchema, value)
+  if (first) {
+    const key = first.instancePath.replace(/^\//, '').split('/')[0] as ConfigKey
+    throw new ConfigError(`${key}=${JSON.stringify(env[key] ?? '')} is invalid: expected ${describe(key)}`)
+  }
+  if (value.EXPORT_STORAGE === 's3' && !value.EXPORT_S3_BUCKET) {
+    throw new ConfigError('EXPORT_S3_BUCKET is required when EXPORT_STORAGE=s3')
+  }
+  return Object.freeze(value) as Config
+}
+
+function describe(key: ConfigKey): string {
+  const schema = ConfigSchema.properties[key] as { description?: string; type?: string }
+  const kind = schema.type === 'integer' ? 'an integer, ' : schema.type === 'number' ? 'a number, ' : ''
+  return `${kind}${schema.description ?? ''}`
+}
+
+/** Loads config for an entry point; on a bad value prints one line and exits 1 (no stack trace). */
+export function loadConfigOrExit(role: ProcessRole): Config {
+  try {
+    return loadConfig(process.env, role)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
+    process.exit(1)
+  }
+}
+
+/** The schema's variables with default and description, for the README and its drift test. */
+export function configReference(): Array<{ name: string; default: string; description: string }> {
+  return Object.entries(ConfigSchema.properties).map(([name, s]) => {
+    const schema = s as { default?: unknown; description?: string }
+    return {
+      name,
+      default: schema.default === undefined ? '' : String(schema.default),
+      description: schema.description ?? '',
+    }
+  })
+}

@@ -1,0 +1,34 @@
+import type { Redis } from 'ioredis'
+import type { Config } from '../config.ts'
+import type { LogSink } from '../logger.ts'
+import type { RedisKeys } from '../redis/keys.ts'
+import type { DynamoClients } from './client.ts'
+import { type CallObservation, type CallPriority, createDynamoGateway, type DynamoGateway, resilienceFrom } from './gateway.ts'
+import { createReadBudget } from './read-budget.ts'
+
+/** The gateway as both process roles build it from config: the API as 'user', workers as 'background'. */
+export function createConfiguredGateway(deps: {
+  config: Config
+  dynamo: DynamoClients
+  redis: Redis
+  keys: RedisKeys
+  priority: CallPriority
+  logger?: LogSink
+  observe?(call: CallObservation): void
+}): DynamoGateway {
+  const { config, priority } = deps
+  return createDynamoGateway({
+    client: deps.dynamo.raw,
+    priority,
+    slowCallMs: config.SLOW_CALL_MS,
+    resilience: resilienceFrom(config, priority),
+    budget: createReadBudget({
+      redis: deps.redis,
+      keys: deps.keys,
+      unitsPerSecond: config.DYNAMO_READ_BUDGET,
+      userReservedShare: config.USER_RESERVED_SHARE,
+    }),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+    ...(deps.observe ? { observe: deps.observe } : {}),
+  })
+}

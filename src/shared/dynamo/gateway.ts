@@ -1,0 +1,137 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
+import {
+  BrokenCircuitError,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  retry,
+  TaskCancelledError,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from 'cockatiel'
+import { errors } from '../errors.ts'
+import type { LogSink } from '../logger.ts'
+import { mapDynamoError } from './errors.ts'
+import { estimateReadUnits, type ReadBudget } from './read-budget.ts'
+
+/** User requests may use the whole read budget; background work only what users leave. */
+export type CallPriority = 'user' | 'background'
+
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
+/** Every DynamoDB call dynacache makes goes through here: budget, timeout, retries, breaker, errors mapped, slow calls logged. */
+export interface DynamoGateway {
+  send<Output>(table: string | null, command: { input: object; constructor: { name: string } }): Promise<Output>
+  breakerState(): BreakerState
+}
+
+export interface CallObservation {
+  operation: string
+  table: string | null
+  ms: number
+  error?: string
+}
+
+export interface ResilienceOptions {
+  timeoutMs: number
+  breakerFailures: number
+  breakerRecoveryMs: number
+  /** Attempts per call for throttling and 5xx (1 = no retry). */
+  attempts: number
+}
+
+export interface GatewayOptions {
+  client: DynamoDBClient
+  /** The priority of this process's calls: 'user' for the API, 'background' for workers. */
+  priority: CallPriority
+  slowCallMs: number
+  resilience: ResilienceOptions
+  budget?: ReadBudget
+  logger?: LogSink
+  /** Called after every call (metrics, tests). */
+  observe?(call: CallObservation): void
+}
+
+const READ_OPERATIONS = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem'])
+const TRANSIENT = /^(ThrottlingException|ProvisionedThroughputExceededException|RequestLimitExceeded|InternalServerError|ServiceUnavailable|TimeoutError|RequestTimeout|TaskCancelledError)$/
+const isTransient = (err: Error) =>
+  TRANSIENT.test(err.name) || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 500 ||
+  /ECONNRESET|ECONNREFUSED|socket hang up|EPIPE/.test(err.message) || err.name === 'Error'
+/** Failures that say the endpoint is unhealthy (not merely busy): these trip the breaker. */
+const isOutage = (err: Error) => isTransient(err) && !/Throttl|ProvisionedThroughput|RequestLimit/.test(err.name)
+
+const STATE_NAMES: Record<CircuitState, BreakerState> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'open',
+}
+
+export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
+  const { client, priority, slowCallMs, resilience, budget, logger, observe } = options
+  // The breaker wraps the retries, so one call that fails after every attempt counts once.
+  const breaker = circuitBreaker(handleWhen(isOutage), {
+    halfOpenAfter: resilience.breakerRecoveryMs,
+    breaker: new ConsecutiveBreaker(resilience.breakerFailures),
+  })
+  breaker.onBreak(() => logger?.warn({ msg: 'dynamo.breaker.open', recoveryMs: resilience.breakerRecoveryMs }))
+  breaker.onHalfOpen(() => logger?.info({ msg: 'dynamo.breaker.half-open' }))
+  breaker.onReset(() => logger?.info({ msg: 'dynamo.breaker.closed' }))
+  const retries = retry(handleWhen(isTransient), {
+    maxAttempts: Math.max(0, resilience.attempts - 1),
+    // Users wait for this call, so their backoff starts small; jittered either way.
+    backoff: new ExponentialBackoff({ initialDelay: priority === 'user' ? 25 : 100, maxDelay: priority === 'user' ? 400 : 5000 }),
+  })
+  const perAttempt = timeout(resilience.timeoutMs, TimeoutStrategy.Aggressive)
+  const policy = wrap(breaker, retries, perAttempt)
+
+  return {
+    breakerState: () => STATE_NAMES[breaker.state],
+    async send<Output>(table: string | null, command: { input: object; constructor: { name: string } }) {
+      const operation = command.constructor.name.replace(/Command$/, '')
+      const isRead = READ_OPERATIONS.has(operation) && table !== null && budget?.enabled === true
+      if (isRead) {
+        await budget!.admit(table, priority)
+        ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
+      }
+      const started = performance.now()
+      try {
+        const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>)
+        const ms = performance.now() - started
+        if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
+        observe?.({ operation, table, ms })
+        if (isRead) {
+          const consumed = (output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity?.CapacityUnits
+          budget!.charge(table, consumed ?? estimateReadUnits(output as never))
+        }
+        return output
+      } catch (err) {
+        const ms = performance.now() - started
+        observe?.({ operation, table, ms, error: (err as Error).name })
+        if (err instanceof BrokenCircuitError) {
+          throw new errors.DC_ERR_DYNAMO_UNAVAILABLE('circuit breaker open', { cause: err })
+        }
+        if (err instanceof TaskCancelledError) {
+          throw new errors.DC_ERR_DYNAMO_UNAVAILABLE(`no answer within ${resilience.timeoutMs} ms`, { cause: err })
+        }
+        throw mapDynamoError(err, table)
+      }
+    },
+  }
+}
+
+/** Resilience settings from config, for the API (users wait: fewer attempts) or workers. */
+export function resilienceFrom(
+  config: { DYNAMO_TIMEOUT_MS: number; BREAKER_FAILURES: number; BREAKER_RECOVERY_MS: number },
+  priority: CallPriority,
+): ResilienceOptions {
+  return {
+    timeoutMs: config.DYNAMO_TIMEOUT_MS,
+    breakerFailures: config.BREAKER_FAILURES,
+    breakerRecoveryMs: config.BREAKER_RECOVERY_MS,
+    attempts: priority === 'user' ? 2 : 4,
+  }
+}

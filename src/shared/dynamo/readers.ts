@@ -1,0 +1,151 @@
+import {
+  type AttributeValue,
+  DescribeTableCommand,
+  type DescribeTableCommandOutput,
+  GetItemCommand,
+  type GetItemCommandOutput,
+  ListTablesCommand,
+  type ListTablesCommandOutput,
+  QueryCommand,
+  type QueryCommandOutput,
+  ScanCommand,
+  type ScanCommandOutput,
+} from '@aws-sdk/client-dynamodb'
+import type { CachedResource } from '../cache/resources.ts'
+import type { LoadedValue } from '../cache/read-cache.ts'
+import type { CursorCodec } from '../cursor.ts'
+import { errors } from '../errors.ts'
+import type { DynamoGateway } from './gateway.ts'
+import { itemsToDocumentJson, itemsToTypedJson, itemToDocumentJson, itemToTypedJson } from './item-json.ts'
+import { keyFromParams } from './key-values.ts'
+import { buildQuery } from './query-builder.ts'
+import { type TableDescription, toTableDescription } from './table-description.ts'
+
+export type View = 'document' | 'typed'
+
+export interface ReadersOptions {
+  gateway: DynamoGateway
+  cursors: CursorCodec
+  /** TABLES_ALLOW / TABLES_DENY. */
+  tableAllowed(table: string): boolean
+  /** The table's description (cached); throws DC_ERR_TABLE_NOT_FOUND when it does not exist. */
+  describe(table: string): Promise<TableDescription>
+  negativeTtl: number
+}
+
+const json = (value: unknown, status = 200): LoadedValue => ({ status, body: Buffer.from(JSON.stringify(value)) })
+
+/** What binds a cursor to its request: table, kind, index and the query, but not limit or view. */
+export function cursorBinding(resource: CachedResource): string {
+  const p = resource.params
+  return [resource.table, resource.kind, p.index, p.pk, p.sk, p.skOp, p.sk2, p.filter, p.order].map((v) => v ?? '').join('\u0001')
+}
+
+function pageBody(items: Record<string, AttributeValue>[], view: string | undefined, cursor: string | null): Buffer {
+  const itemsJson = view === 'typed' ? itemsToTypedJson(items) : itemsToDocumentJson(items)
+  return Buffer.from(`{"items":${itemsJson},"count":${items.length},"cursor":${JSON.stringify(cursor)}}`)
+}
+
+/**
+ * Loads each kind of cached resource from DynamoDB and renders the exact response body. Used by the
+ * API on a miss and by workers for refreshes, so both produce byte-identical entries.
+ */
+export function createReaders({ gateway, cursors, tableAllowed, describe, negativeTtl }: ReadersOptions) {
+  const notFound = (err: Error) => ({ ...json({ statusCode: 404, code: (err as { code?: string }).code, error: 'Not Found', message: err.message }, 404), ttl: negativeTtl })
+
+  async function listTables(): Promise<LoadedValue> {
+    const tables: string[] = []
+    let start: string | undefined
+    do {
+      const page = await gateway.send<ListTablesCommandOutput>(null, new ListTablesCommand({ ExclusiveStartTableName: start, Limit: 100 }))
+      for (const name of page.TableNames ?? []) if (tableAllowed(name)) tables.push(name)
+      start = page.LastEvaluatedTableName
+    } while (start)
+    return json({ tables })
+  }
+
+  async function details(table: string): Promise<LoadedValue> {
+    try {
+      const out = await gateway.send<DescribeTableCommandOutput>(table, new DescribeTableCommand({ TableName: table }))
+      return json(toTableDescription(out.Table!))
+    } catch (err) {
+      if ((err as { code?: string }).code === 'DC_ERR_TABLE_NOT_FOUND') return notFound(err as Error)
+      throw err
+    }
+  }
+
+  function startKey(resource: CachedResource) {
+    return resource.params.cursor ? cursors.decode(resource.params.cursor, cursorBinding(resource)) : undefined
+  }
+
+  function nextCursor(resource: CachedResource, last: Record<string, AttributeValue> | undefined) {
+    return last ? cursors.encode(last, cursorBinding(resource)) : null
+  }
+
+  async function scanPage(resource: CachedResource & { table: string }): Promise<LoadedValue> {
+    const { params, table } = resource
+    const description = await describe(table)
+    if (params.index && !description.indexes.some((i) => i.name === params.index)) {
+      throw errors.DC_ERR_INDEX_NOT_FOUND(params.index, table)
+    }
+    const out = await gateway.send<ScanCommandOutput>(table, new ScanCommand({
+      TableName: table,
+      ...(params.index ? { IndexName: params.index } : {}),
+      Limit: Number(params.limit),
+      ExclusiveStartKey: startKey(resource),
+    }))
+    return { status: 200, body: pageBody(out.Items ?? [], params.view, nextCursor(resource, out.LastEvaluatedKey)) }
+  }
+
+  async function item(resource: CachedResource & { table: string }): Promise<LoadedValue> {
+    const { params, table } = resource
+    const key = keyFromParams(await describe(table), params.pk!, params.sk)
+    const out = await gateway.send<GetItemCommandOutput>(table, new GetItemCommand({ TableName: table, Key: key }))
+    if (!out.Item) return notFound(errors.DC_ERR_ITEM_NOT_FOUND(table))
+    const body = params.view === 'typed' ? itemToTypedJson(out.Item) : itemToDocumentJson(out.Item)
+    return { status: 200, body: Buffer.from(body) }
+  }
+
+  async function queryPage(resource: CachedResource & { table: string }): Promise<LoadedValue> {
+    const { params, table } = resource
+    const query = buildQuery(await describe(table), {
+      pk: params.pk!,
+      ...(params.sk !== undefined ? { sk: params.sk } : {}),
+      ...(params.skOp !== undefined ? { skOp: params.skOp } : {}),
+      ...(params.sk2 !== undefined ? { sk2: params.sk2 } : {}),
+      ...(params.index !== undefined ? { index: params.index } : {}),
+      ...(params.filter !== undefined ? { filter: params.filter } : {}),
+      order: params.order === 'desc' ? 'desc' : 'asc',
+    })
+    const out = await gateway.send<QueryCommandOutput>(table, new QueryCommand({
+      TableName: table,
+      ...query,
+      Limit: Number(params.limit),
+      ExclusiveStartKey: startKey(resource),
+    }))
+    return { status: 200, body: pageBody(out.Items ?? [], params.view, nextCursor(resource, out.LastEvaluatedKey)) }
+  }
+
+  /** The loader for the read cache: one function for every kind. */
+  return async function load(resource: CachedResource): Promise<LoadedValue> {
+    if (resource.kind === 'tables') return listTables()
+    const table = resource.table
+    if (table === null) throw new Error(`${resource.kind} needs a table`)
+    if (!tableAllowed(table)) {
+      // A denied table's details are the same cached 404 a missing table's are, headers and all.
+      if (resource.kind === 'details') return notFound(errors.DC_ERR_TABLE_NOT_FOUND(table))
+      throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+    }
+    const withTable = { ...resource, table }
+    switch (resource.kind) {
+      case 'details':
+        return details(table)
+      case 'items':
+        return scanPage(withTable)
+      case 'item':
+        return item(withTable)
+      case 'query':
+        return queryPage(withTable)
+    }
+  }
+}

@@ -1,0 +1,8 @@
+export { assembleExport } from './assembly.ts'
+export { createExportFlows, type ExportFlows } from './flow.ts'
+export { cellOf, cellsOf, csvColumns, neutralise, renderPage } from './formats.ts'
+export * from './model.ts'
+export { createProgressFeed, type ProgressFeed } from './progress-feed.ts'
+export { createExportStorage, type ExportStorage, PartLostError, type PartPosition, type PartRef } from './storage/index.ts'
+export { compareStreamIds, createExportStore, type ExportStore, isStreamId } from './store.ts'
+export { createDownloadTokens, type DownloadTokens } from './tokens.ts'

@@ -1,0 +1,209 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { CallObservation } from './dynamo/gateway.ts'
+
+/** What a cached read answered with, as the metrics count it. */
+export type CacheOutcomeLabel = 'hit' | 'miss' | 'stale' | 'bypass' | 'error'
+
+/** The part of a BullMQ Queue the metrics read at scrape time. */
+export interface QueueLike {
+  getJobCounts(...types: string[]): Promise<Record<string, number>>
+  getJobs(types: Array<'completed'>, start?: number, end?: number, asc?: boolean): Promise<Array<{ processedOn?: number; finishedOn?: number } | undefined>>
+}
+
+export interface QueueSource {
+  readonly names: readonly string[]
+  queue(name: string): QueueLike
+  /** False while Redis is down: the scrape then reports no queue values instead of waiting. */
+  ready(): boolean
+}
+
+export interface Metrics {
+  /** One registry per process role instance: several apps in one process never share metrics. */
+  readonly registry: Registry
+  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>
+  readonly cacheReads: Counter<'table' | 'outcome'>
+  readonly dynamoDuration: Histogram<'operation'>
+  readonly dynamoErrors: Counter<'operation' | 'error'>
+  /** Open Server-Sent Events streams; SSE routes call inc() on open and dec() on close. */
+  readonly sseConnections: Gauge
+  /** The gateway's observe hook. */
+  observeDynamo(call: CallObservation): void
+  /** Counts one cached read; tables beyond a bound share one label so probing names cannot blow up series. */
+  countCacheRead(table: string, outcome: CacheOutcomeLabel): void
+  /** Queue depths and recent job durations, read from Redis at scrape time within `timeoutMs`. */
+  addQueueCollectors(source: QueueSource, timeoutMs: number): void
+  /** A circuit breaker state gauge (1 for the current state), read at scrape time. */
+  addBreakerGauge(state: () => string): void
+  /** The Prometheus text exposition. */
+  render(): Promise<string>
+  readonly contentType: string
+}
+
+const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused', 'completed', 'failed'] as const
+const BREAKER_STATES = ['closed', 'half-open', 'open'] as const
+/** Completed jobs a scrape looks at for the duration quantiles. */
+const RECENT_JOBS = 100
+const QUANTILES = [0.5, 0.9, 0.99] as const
+const MAX_TABLE_LABELS = 500
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  work.catch(() => {})
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+}
+
+function quantile(sorted: number[], q: number): number {
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
+  return sorted[index]!
+}
+
+/** A Prometheus registry with dynacache's metrics; no global state, so it is safe to create many. */
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry()
+  const registers = [registry]
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry })
+
+  const httpDuration = new Histogram({
+    name: 'dynacache_http_request_duration_seconds',
+    help: 'HTTP request duration by route pattern and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  })
+  const cacheReads = new Counter({
+    name: 'dynacache_cache_reads_total',
+    help: 'Cached reads by table and outcome (hit, miss, stale, bypass, error); the table list counts as table "*"',
+    labelNames: ['table', 'outcome'] as const,
+    registers,
+  })
+  const dynamoDuration = new Histogram({
+    name: 'dynacache_dynamo_call_duration_seconds',
+    help: 'DynamoDB call latency by operation, retries included, failed calls too',
+    labelNames: ['operation'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  })
+  const dynamoErrors = new Counter({
+    name: 'dynacache_dynamo_call_errors_total',
+    help: 'Failed DynamoDB calls by operation and error name',
+    labelNames: ['operation', 'error'] as const,
+    registers,
+  })
+  const sseConnections = new Gauge({
+    name: 'dynacache_sse_connections',
+    help: 'Open Server-Sent Events connections',
+    registers,
+  })
+
+  const tableLabels = new Set<string>()
+  const tableLabel = (table: string) => {
+    if (tableLabels.has(table)) return table
+    if (tableLabels.size >= MAX_TABLE_LABELS) return '_other'
+    tableLabels.add(table)
+    return table
+  }
+
+  function addQueueCollectors(source: QueueSource, timeoutMs: number) {
+    type Reading = Array<{ name: string; counts: Record<string, number>; seconds: number[] }> | undefined
+    // registry.metrics() collects every metric concurrently: the three gauges share one read per scrape.
+    let inflight: Promise<Reading> | undefined
+    async function readQueues(): Promise<Reading> {
+      if (!source.ready()) return undefined
+      try {
+        return await withTimeout(
+          Promise.all(
+            source.names.map(async (name) => {
+              const queue = source.queue(name)
+              const [counts, jobs] = await Promise.all([
+                queue.getJobCounts(...QUEUE_STATES),
+                queue.getJobs(['completed'], 0, RECENT_JOBS - 1, false),
+              ])
+              const seconds = jobs
+                .filter((j) => j?.processedOn && j.finishedOn)
+                .map((j) => (j!.finishedOn! - j!.processedOn!) / 1000)
+                .sort((a, b) => a - b)
+              return { name, counts, seconds }
+            }),
+          ),
+          timeoutMs,
+        )
+      } catch {
+        return undefined
+      }
+    }
+    const reading = () => {
+      inflight ??= readQueues().finally(() => setImmediate(() => (inflight = undefined)))
+      return inflight
+    }
+
+    new Gauge({
+      name: 'dynacache_queue_jobs',
+      help: 'Jobs per queue and state, read from Redis at scrape time',
+      labelNames: ['queue', 'state'] as const,
+      registers,
+      async collect() {
+        this.reset()
+        for (const { name, counts } of (await reading()) ?? []) {
+          for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state] ?? 0)
+        }
+      },
+    })
+    new Gauge({
+      name: 'dynacache_queue_recent_job_duration_seconds',
+      help: `Processing time quantiles over the last ${RECENT_JOBS} completed jobs of each queue, read at scrape time`,
+      labelNames: ['queue', 'quantile'] as const,
+      registers,
+      async collect() {
+        this.reset()
+        for (const { name, seconds } of (await reading()) ?? []) {
+          if (seconds.length === 0) continue
+          for (const q of QUANTILES) this.set({ queue: name, quantile: String(q) }, quantile(seconds, q))
+        }
+      },
+    })
+    new Gauge({
+      name: 'dynacache_queue_scrape_success',
+      help: '1 when this scrape read every queue from Redis in time, else 0 (queue values are then absent)',
+      registers,
+      async collect() {
+        this.set((await reading()) ? 1 : 0)
+      },
+    })
+  }
+
+  function addBreakerGauge(state: () => string) {
+    new Gauge({
+      name: 'dynacache_dynamo_breaker_state',
+      help: 'DynamoDB circuit breaker of this process: 1 for its current state (closed, half-open, open)',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        const current = state()
+        for (const s of BREAKER_STATES) this.set({ state: s }, s === current ? 1 : 0)
+      },
+    })
+  }
+
+  return {
+    registry,
+    httpDuration,
+    cacheReads,
+    dynamoDuration,
+    dynamoErrors,
+    sseConnections,
+    observeDynamo(call) {
+      dynamoDuration.observe({ operation: call.operation }, call.ms / 1000)
+      if (call.error) dynamoErrors.inc({ operation: call.operation, error: call.error })
+    },
+    countCacheRead(table, outcome) {
+      cacheReads.inc({ table: tableLabel(table), outcome })
+    },
+    addQueueCollectors,
+    addBreakerGauge,
+    render: () => registry.metrics(),
+    contentType: registry.contentType,
+  }
+}

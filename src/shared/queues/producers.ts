@@ -1,0 +1,51 @@
+import { type JobsOptions, Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { errors } from '../errors.ts'
+import { QUEUE_NAMES, QUEUE_OPTIONS, type QueueName, type QueuePayload } from './definitions.ts'
+
+export interface QueueProducers {
+  /** Adds a job; throws DC_ERR_QUEUE_UNAVAILABLE (503) at once when Redis cannot take it. */
+  enqueue<Q extends QueueName>(name: Q, data: QueuePayload<Q>, opts?: JobsOptions): Promise<string>
+  /** The BullMQ Queue for a name (Bull Board, metrics, tests); created on first use. */
+  queue(name: QueueName): Queue
+  readonly names: readonly QueueName[]
+  close(): Promise<void>
+}
+
+/**
+ * Producers for every queue over one shared connection. Give it a `fast` connection: with no offline
+ * queue, an enqueue during a Redis outage fails at once instead of hanging the request.
+ */
+export function createQueueProducers(connection: Redis, prefix: string): QueueProducers {
+  const queues = new Map<QueueName, Queue>()
+
+  function queue(name: QueueName): Queue {
+    let q = queues.get(name)
+    if (!q) {
+      // BullMQ checks the Redis version once when a Queue starts; it waits for a ready connection
+      // (the enqueue path below only gets here once Redis is ready, so that wait is short).
+      q = new Queue(name, { connection, prefix, defaultJobOptions: QUEUE_OPTIONS[name] })
+      // Errors surface on enqueue; the connection's own listener logs outages once.
+      q.on('error', () => {})
+      queues.set(name, q)
+    }
+    return q
+  }
+
+  return {
+    names: QUEUE_NAMES,
+    queue,
+    async enqueue(name, data, opts) {
+      if (connection.status !== 'ready') throw errors.DC_ERR_QUEUE_UNAVAILABLE()
+      try {
+        const job = await queue(name).add(name, data as never, opts)
+        return job.id!
+      } catch (cause) {
+        throw new errors.DC_ERR_QUEUE_UNAVAILABLE({ cause })
+      }
+    },
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()))
+    },
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Every Redis key dynacache writes, in one place. A table's keys share the hash tag `{<table>}` so
+ * multi-key commands and scripts on one table are Redis Cluster safe; keys that belong to no table
+ * share the tag `{*}` (`*` cannot appear in a DynamoDB table name). Queues live under their own tag.
+ */
+export interface RedisKeys {
+  /** The key prefix every key starts with (REDIS_PREFIX). */
+  readonly prefix: string
+  /** BullMQ's prefix: one hash tag for every queue key. */
+  readonly queuePrefix: string
+  /** Pattern matching every key of a table, for SCAN-based clean-up. */
+  tablePattern(table: string | null): string
+  /** A table's cache generation; bumping it invalidates every entry of the table at once. */
+  generation(table: string | null): string
+  /** A cache entry: hash of metadata and (small) body. */
+  entry(table: string | null, id: string): string
+  /** One chunk of a large entry body, under the version that wrote it. */
+  chunk(table: string | null, id: string, version: string, index: number): string
+  /** Single-flight lock for filling one entry. */
+  lock(table: string | null, id: string): string
+  /** Set of tables that have had anything cached (for DELETE /cache). */
+  readonly cachedTables: string
+  /** Read units a table consumed in one second (the shared read budget). */
+  budget(table: string, epochSecond: number): string
+  /** Sorted set of a table's most requested cached reads (members are resource JSON), for prefetch. */
+  hotReads(table: string): string
+  /** A batch write's hash (status, counters) or one of its parts: operations, confirmed bitmap, per-operation errors. */
+  batch(table: string, id: string, part?: 'ops' | 'done' | 'errors'): string
+  /** An Idempotency-Key's record (request fingerprint and batch id); `digest` hashes the caller's key. */
+  idempotency(table: string, digest: string): string
+  /**
+   * An export's keys, all under the tag `{*exports}` so one script can update a record, its segment
+   * checkpoints, its event stream and the history together: the record hash, `seg` (checkpoints and
+   * owners per segment) or `events` (the progress stream SSE replays).
+   */
+  exportRecord(id: string, part?: 'seg' | 'events'): string
+  /** Sorted set of every export, members `<createdAt ms, 15 digits>:<id>`, for history newest first. */
+  readonly exportHistory: string
+  /** Hash of statistics counters, fields `<table>|<counter>`. */
+  readonly stats: string
+  /** Sorted set of table popularity for one hour bucket. */
+  popularity(hourBucket: number): string
+}
+
+export function createRedisKeys(prefix: string): RedisKeys {
+  const tag = (table: string | null) => `${prefix}:{${table ?? '*'}}`
+  return {
+    prefix,
+    queuePrefix: `{${prefix}}:q`,
+    tablePattern: (table) => `${tag(table)}:*`,
+    generation: (table) => `${tag(table)}:gen`,
+    entry: (table, id) => `${tag(table)}:e:${id}`,
+    chunk: (table, id, version, index) => `${tag(table)}:c:${id}:${version}:${index}`,
+    lock: (table, id) => `${tag(table)}:l:${id}`,
+    cachedTables: `${tag(null)}:tables`,
+    budget: (table, epochSecond) => `${tag(table)}:budget:${epochSecond}`,
+    hotReads: (table) => `${tag(table)}:hot`,
+    batch: (table, id, part) => `${tag(table)}:b:${id}${part ? `:${part}` : ''}`,
+    idempotency: (table, digest) => `${tag(table)}:idem:${digest}`,
+    exportRecord: (id, part) => `${prefix}:{*exports}:x:${id}${part ? `:${part}` : ''}`,
+    exportHistory: `${prefix}:{*exports}:history`,
+    stats: `${tag(null)}:stats`,
+    popularity: (hourBucket) => `${tag(null)}:pop:${hourBucket}`,
+  }
+}

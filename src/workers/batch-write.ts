@@ -1,0 +1,218 @@
+import { promisify } from 'node:util'
+import { gunzip as gunzipCallback } from 'node:zlib'
+import { BatchWriteItemCommand, type BatchWriteItemCommandOutput } from '@aws-sdk/client-dynamodb'
+import { type Job, UnrecoverableError } from 'bullmq'
+import {
+  type BatchStatus,
+  createBatchStore,
+  DEFAULT_RETRY,
+  decodeOperations,
+  keyString,
+  type OperationProblem,
+  type Progress,
+  type RetryPolicy,
+  retryUnprocessed,
+  toWriteRequest,
+  writeRequestAttributes,
+} from '../shared/batches/index.ts'
+import { invalidateTable } from '../shared/cache/index.ts'
+import type { QueuePayload } from '../shared/queues/index.ts'
+import type { WorkerDeps } from './deps.ts'
+
+const gunzip = promisify(gunzipCallback)
+
+export interface BatchWriteOptions {
+  /** BatchWriteItem calls in flight at once for one batch. */
+  parallelCalls: number
+  /** Backoff for UnprocessedItems, throttling and 5xx within one run. */
+  retry: RetryPolicy
+  /** While a batch progresses, its table's cache is invalidated at most this often. */
+  invalidateEveryMs: number
+}
+
+export const BATCH_WRITE_DEFAULTS: BatchWriteOptions = { parallelCalls: 4, retry: DEFAULT_RETRY, invalidateEveryMs: 1000 }
+
+/** DynamoDB's limits for one BatchWriteItem: 25 requests and 16 MB, of which 1 MB is left for the envelope. */
+const MAX_OPS_PER_CALL = 25
+const MAX_CALL_BYTES = 15 * 1024 * 1024
+
+export interface BatchWriteResult {
+  id: string
+  status: BatchStatus
+  total: number
+  written: number
+  failed: number
+  attempts: number
+}
+
+/** A run that stopped with operations left: transient, so BullMQ retries the job and it resumes. */
+class BatchIncompleteError extends Error {
+  override name = 'BatchIncompleteError'
+}
+
+const codeOf = (err: unknown) => (err as { code?: string } | null)?.code
+
+/** Operation indexes in calls of at most 25 operations and MAX_CALL_BYTES on the wire. */
+function groupForCalls(indexes: readonly number[], bytesOf: (index: number) => number): number[][] {
+  const groups: number[][] = []
+  let group: number[] = []
+  let bytes = 0
+  for (const i of indexes) {
+    const size = bytesOf(i)
+    if (group.length === MAX_OPS_PER_CALL || (group.length > 0 && bytes + size > MAX_CALL_BYTES)) {
+      groups.push(group)
+      group = []
+      bytes = 0
+    }
+    group.push(i)
+    bytes += size
+  }
+  if (group.length > 0) groups.push(group)
+  return groups
+}
+
+/**
+ * Writes one batch with BatchWriteItem, `parallelCalls` calls at a time. Every call's outcome is saved
+ * in Redis before the next step (which operations are confirmed, which DynamoDB refused, how many calls),
+ * so a re-run (next attempt, stalled job, retry from Bull Board) sends only what is not confirmed yet.
+ * Requests DynamoDB leaves unprocessed, and calls that are throttled or fail, are retried with backoff;
+ * a call refused as invalid is split until the refused operation is alone, then recorded as failed.
+ * The table's cache generation is bumped as the batch progresses and before it is marked completed.
+ */
+export default function createBatchWriteProcessor(deps: WorkerDeps, options: Partial<BatchWriteOptions> = {}) {
+  const { redis, keys, gateway, queues, logger, config } = deps
+  const opts = { ...BATCH_WRITE_DEFAULTS, ...options }
+  const store = createBatchStore({ redis, keys, retentionDays: config.JOB_RETENTION_DAYS })
+
+  return async function batchWrite(job: Job<QueuePayload<'batch-write'>>): Promise<BatchWriteResult> {
+    const { id, table } = job.data
+    const batch = await store.load(id)
+    if (!batch) throw new UnrecoverableError(`Batch ${id} no longer exists (expired or removed)`)
+    const summary = async (): Promise<BatchWriteResult> => {
+      const view = (await store.view(id, 0))!
+      return { id, status: view.status, total: view.total, written: view.written, failed: view.failed, attempts: view.attempts }
+    }
+    // A completed batch (say, its job retried from Bull Board after it finished) is not written again.
+    if (batch.status === 'completed' || !batch.operations) return summary()
+    const before = await store.start(id)
+    if (before === undefined) throw new UnrecoverableError(`Batch ${id} no longer exists (expired or removed)`)
+    if (before === 'completed') return summary()
+    let operations: ReturnType<typeof decodeOperations>
+    try {
+      operations = decodeOperations((await gunzip(batch.operations)).toString())
+    } catch (err) {
+      await store.settle(id, 'failed', `The stored operations cannot be read: ${(err as Error).message}`)
+      throw new UnrecoverableError(`Batch ${id}: the stored operations cannot be read`)
+    }
+    const names = batch.keyNames
+    const indexByKey = new Map(operations.map((op, i) => [keyString(names, op.attributes), i]))
+    const pending = operations.map((_, i) => i).filter((i) => !batch.isConfirmed(i) && !batch.failedIndexes.has(i))
+    const queue = groupForCalls(pending, (i) => operations[i]!.wireBytes)
+    logger.info({ msg: 'batch.run', id, table, total: operations.length, pending: pending.length, attempt: job.attemptsMade + 1 })
+
+    let progress: Progress = { written: batch.written, failed: batch.failedIndexes.size, attempts: 0 }
+    let unannounced = false
+    let lastBump = 0
+    let lastReport = 0
+
+    /** Bumps the table's generation so cached pages, queries and items of it miss and show the writes. */
+    async function invalidate(force: boolean) {
+      if (!force && (!unannounced || Date.now() - lastBump < opts.invalidateEveryMs)) return
+      unannounced = false
+      lastBump = Date.now()
+      await invalidateTable(redis, keys, table)
+    }
+
+    async function save(call: { confirmed: number[]; failed?: OperationProblem[]; calls: number }) {
+      const saved = await store.record(id, call)
+      if (!saved) throw new UnrecoverableError(`Batch ${id} was removed while it was being written`)
+      progress = saved
+      if (call.confirmed.length > 0) unannounced = true
+      await invalidate(false)
+      if (Date.now() - lastReport > 500) {
+        lastReport = Date.now()
+        await job.updateProgress({ total: operations.length, ...saved })
+      }
+    }
+
+    /** One call of up to 25 operations, with its unprocessed part retried; returns split groups to queue. */
+    async function writeGroup(group: number[]): Promise<number[][]> {
+      let sent = group
+      try {
+        const outcome = await retryUnprocessed(group, async (indexes) => {
+          sent = indexes
+          let out: BatchWriteItemCommandOutput
+          try {
+            const requests = indexes.map((i) => toWriteRequest(operations[i]!))
+            out = await gateway.send(table, new BatchWriteItemCommand({ RequestItems: { [table]: requests } }))
+          } catch (err) {
+            await save({ confirmed: [], calls: 1 })
+            throw err
+          }
+          const left = new Set<number>()
+          for (const request of out.UnprocessedItems?.[table] ?? []) {
+            const attributes = writeRequestAttributes(request)
+            const index = attributes ? indexByKey.get(keyString(names, attributes)) : undefined
+            if (index === undefined) throw new Error('DynamoDB handed back an unprocessed request this batch did not send')
+            left.add(index)
+          }
+          await save({ confirmed: indexes.filter((i) => !left.has(i)), calls: 1 })
+          return indexes.filter((i) => left.has(i))
+        }, opts.retry)
+        if (outcome.remaining.length > 0) {
+          const why = outcome.lastError ? `: ${outcome.lastError.message}` : ' (left unprocessed)'
+          throw new BatchIncompleteError(`${outcome.remaining.length} operations not written after ${outcome.calls} calls${why}`)
+        }
+        return []
+      } catch (err) {
+        if (codeOf(err) === 'DC_ERR_DYNAMO_REJECTED') {
+          // DynamoDB refuses the whole call for one bad request: halve until the bad one is alone.
+          if (sent.length === 1) {
+            await save({ confirmed: [], failed: [{ index: sent[0]!, reason: (err as Error).message }], calls: 0 })
+            return []
+          }
+          const half = Math.ceil(sent.length / 2)
+          return [sent.slice(0, half), sent.slice(half)]
+        }
+        if (codeOf(err) === 'DC_ERR_TABLE_NOT_FOUND') throw new UnrecoverableError(`Table '${table}' no longer exists`)
+        throw err
+      }
+    }
+
+    let fatal: unknown
+    async function lane() {
+      while (fatal === undefined) {
+        const group = queue.shift()
+        if (!group) return
+        try {
+          queue.unshift(...(await writeGroup(group)))
+        } catch (err) {
+          fatal ??= err
+        }
+      }
+    }
+
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, opts.parallelCalls) }, lane))
+      if (fatal !== undefined) throw fatal
+    } catch (err) {
+      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+      if (progress.written > 0) await invalidate(true)
+      await store.settle(id, final ? 'failed' : 'retrying', (err as Error).message)
+      logger.warn({ msg: 'batch.stopped', id, table, final, ...progress, err: (err as Error).message })
+      throw err
+    }
+
+    // Invalidate before the status says completed, so a client that saw "completed" reads the writes.
+    if (progress.written > 0) {
+      await invalidate(true)
+      await queues
+        .enqueue('cache-maintenance', { kind: 'purge', table }, { deduplication: { id: `batch-purge:${table}` } })
+        .catch((err) => logger.warn({ msg: 'batch.purge.not-queued', table, err: (err as Error).message }))
+    }
+    await store.settle(id, 'completed')
+    const result = await summary()
+    logger.info({ msg: 'batch.completed', ...result, table })
+    return result
+  }
+}

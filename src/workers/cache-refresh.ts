@@ -1,0 +1,22 @@
+import type { Job } from 'bullmq'
+import { describeResource } from '../shared/cache/index.ts'
+import type { QueuePayload } from '../shared/queues/index.ts'
+import { deferJob, isBudgetExhausted } from './defer.ts'
+import type { WorkerDeps } from './deps.ts'
+
+/**
+ * Reloads a stale entry. Goes through the same single-flight as the API, so a refresh and a user miss
+ * on one key make one DynamoDB read; an entry that someone already refreshed is left alone.
+ */
+export default function createCacheRefreshProcessor({ reads, logger }: WorkerDeps) {
+  return async function cacheRefresh(job: Job<QueuePayload<'cache-refresh'>>, token?: string) {
+    try {
+      const outcome = await reads.cache.refresh(job.data.resource)
+      logger.debug({ msg: 'cache.refresh', resource: describeResource(job.data.resource), outcome })
+      return { outcome }
+    } catch (err) {
+      if (isBudgetExhausted(err)) throw await deferJob(job, token, 1000)
+      throw err
+    }
+  }
+}

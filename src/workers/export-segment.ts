@@ -1,0 +1,148 @@
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
+import { type ScanCommandInput, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
+import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
+import { buildScanFilter } from '../shared/dynamo/query-builder.ts'
+import {
+  type Checkpoint,
+  decodeStartKey,
+  encodeStartKey,
+  FRESH_CHECKPOINT,
+  PartLostError,
+  renderPage,
+} from '../shared/exports/index.ts'
+import type { QueuePayload } from '../shared/queues/index.ts'
+import { deferJob, isBudgetExhausted } from './defer.ts'
+import type { WorkerDeps } from './deps.ts'
+import { exportServices } from './export-services.ts'
+
+/** Failures no retry can fix: the table is gone, or DynamoDB refuses the scan (filter, index). */
+const PERMANENT = new Set(['DC_ERR_TABLE_NOT_FOUND', 'DC_ERR_DYNAMO_REJECTED', 'DC_ERR_INVALID_FILTER'])
+
+export interface SegmentResult {
+  segment: number
+  pages: number
+  rows: number
+  /** Set when the segment stopped early: the export was cancelled, failed or removed. */
+  stopped?: string
+}
+
+/** A run that lost its segment to another run (it stalled and was taken over) must stop writing. */
+class SegmentTakenOver extends Error {
+  override name = 'SegmentTakenOver'
+}
+
+/**
+ * Scans one segment of an export (parallel Scan: Segment / TotalSegments, optional index and filter)
+ * page by page into its part. After each page: write the page at the checkpoint's position, then save
+ * the new checkpoint (LastEvaluatedKey, pages, bytes, rows) in one script that also counts progress.
+ * A retried or taken-over run resumes at the checkpoint, rewriting only the page that was not yet
+ * committed, so the part never holds a row twice or misses one. Between pages it stops as soon as
+ * the export is no longer processing (cancelled or failed).
+ */
+export default function createExportSegmentProcessor(deps: WorkerDeps) {
+  const { gateway, config, logger } = deps
+  const { store, storage } = exportServices(deps)
+
+  return async function exportSegment(job: Job<QueuePayload<'export-segment'>>, token?: string, signal?: AbortSignal): Promise<SegmentResult> {
+    const { exportId, segment, totalSegments } = job.data
+    const record = await store.get(exportId)
+    if (!record) return { segment, pages: 0, rows: 0, stopped: 'missing' }
+    // Names this run, so a stale run of the same segment is fenced off at its next commit.
+    const owner = `${hostname()}:${process.pid}:${job.attemptsStarted}:${randomBytes(4).toString('hex')}`
+    const claim = await store.claimSegment(exportId, segment, owner)
+    if (claim.status !== 'processing') return { segment, pages: 0, rows: 0, stopped: claim.status }
+    let cp: Checkpoint = claim.checkpoint ?? { ...FRESH_CHECKPOINT }
+    if (cp.done) return { segment, pages: cp.pages, rows: cp.rows }
+    if (cp.pages > 0) {
+      cp = { ...cp, resumes: cp.resumes + 1 }
+      logger.info({ msg: 'export.segment.resume', exportId, segment, pages: cp.pages, rows: cp.rows, bytes: cp.bytes })
+    }
+    const names = record.format === 'csv' ? new Set(cp.names ?? []) : undefined
+    const base: ScanCommandInput = {
+      TableName: record.table,
+      Segment: segment,
+      TotalSegments: totalSegments,
+      ...(record.index ? { IndexName: record.index } : {}),
+      ...(record.filter ? buildScanFilter(record.filter) : {}),
+      ...(config.EXPORT_PAGE_LIMIT > 0 ? { Limit: config.EXPORT_PAGE_LIMIT } : {}),
+    }
+    const ref = { exportId, segment }
+    const scan = (key: string | null) =>
+      gateway.send<ScanCommandOutput>(record.table, new ScanCommand({ ...base, ...(key ? { ExclusiveStartKey: decodeStartKey(key) } : {}) }))
+    // The next page is requested while this one is written and committed, so the table is never idle
+    // waiting on us; it is only ever one page ahead, and nothing of it counts until it is committed.
+    let ahead: Promise<ScanCommandOutput> | undefined
+    const settle = async () => {
+      await ahead?.catch(() => {})
+      ahead = undefined
+    }
+
+    try {
+      let pending = scan(cp.key)
+      for (;;) {
+        const page = await pending
+        const nextKey = encodeStartKey(page.LastEvaluatedKey)
+        ahead = nextKey === null ? undefined : scan(nextKey)
+        // Awaited (and its failure handled) on the next turn; this only keeps it from counting as unhandled meanwhile.
+        ahead?.catch(() => {})
+        const items = page.Items ?? []
+        const data = renderPage(record.format, items, names)
+        try {
+          await storage.writePart(ref, cp, data)
+        } catch (err) {
+          if (!(err instanceof PartLostError)) throw err
+          // The part lost committed pages (a crash before they reached the disk): start the segment over.
+          logger.warn({ msg: 'export.segment.restart', exportId, segment, reason: err.message })
+          await settle()
+          cp = { ...FRESH_CHECKPOINT, resumes: cp.resumes }
+          names?.clear()
+          pending = scan(null)
+          continue
+        }
+        const next: Checkpoint = {
+          key: nextKey,
+          pages: cp.pages + 1,
+          bytes: cp.bytes + data.length,
+          rows: cp.rows + items.length,
+          scanned: cp.scanned + (page.ScannedCount ?? items.length),
+          done: nextKey === null,
+          resumes: cp.resumes,
+          ...(names ? { names: [...names] } : {}),
+        }
+        // Without a total, a running segment counts as pages / (pages + 1): rising, never 1 until done.
+        const fraction = next.done ? 1 : next.pages / (next.pages + 1)
+        const outcome = await store.commitPage(exportId, segment, owner, next, fraction, totalSegments)
+        if (outcome === 'fenced') throw new SegmentTakenOver(`segment ${segment} of ${exportId} is owned by another run`)
+        if (outcome !== 'ok') {
+          await settle()
+          logger.info({ msg: 'export.segment.stopped', exportId, segment, status: outcome, pages: cp.pages })
+          return { segment, pages: cp.pages, rows: cp.rows, stopped: outcome }
+        }
+        cp = next
+        if (cp.done) return { segment, pages: cp.pages, rows: cp.rows }
+        if (signal?.aborted) {
+          // The worker is stopping (its jobs were cancelled): hand the segment back at once, from this checkpoint.
+          await settle()
+          logger.info({ msg: 'export.segment.released', exportId, segment, pages: cp.pages })
+          throw await deferJob(job, token, 0)
+        }
+        pending = ahead!
+        ahead = undefined
+      }
+    } catch (err) {
+      await settle()
+      if (err instanceof DelayedError) throw err
+      if (isBudgetExhausted(err)) throw await deferJob(job, token, 1000)
+      const code = (err as { code?: string }).code
+      const permanent = code !== undefined && PERMANENT.has(code)
+      const lastAttempt = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+      if (lastAttempt && !(err instanceof SegmentTakenOver)) {
+        // Fails the export now, so the other segments stop at their next page.
+        await store.finish(exportId, 'failed', { error: `segment ${segment}: ${(err as Error).message}` })
+      }
+      logger.warn({ msg: 'export.segment.error', exportId, segment, pages: cp.pages, lastAttempt, err: (err as Error).message })
+      throw permanent ? new UnrecoverableError((err as Error).message) : err
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import { type Job, type Queue, Worker } from 'bullmq'
+import { createReadStack } from '../shared/cache/read-stack.ts'
+import { type Config, ConfigError } from '../shared/config.ts'
+import { createDynamoClients } from '../shared/dynamo/client.ts'
+import { createConfiguredGateway } from '../shared/dynamo/configured-gateway.ts'
+import type { Logger } from '../shared/logger.ts'
+import { createQueueProducers, isQueueName, QUEUE_NAMES, type QueueName } from '../shared/queues/index.ts'
+import { closeRedis, createRedis, waitForReady } from '../shared/redis/index.ts'
+import { createRedisKeys } from '../shared/redis/keys.ts'
+import type { WorkerDeps } from './deps.ts'
+import { scheduleExportCleanup } from './export-cleanup.ts'
+import { PROCESSORS } from './processors.ts'
+
+export interface WorkerFleet {
+  readonly queues: readonly QueueName[]
+  /** Stops taking jobs, lets active ones finish within the timeout, then closes every connection. */
+  close(timeoutMs: number): Promise<void>
+}
+
+/** WORKER_QUEUES as a list of queue names; `all` means every queue. */
+export function selectQueues(spec: string): QueueName[] {
+  if (spec.trim() === 'all') return [...QUEUE_NAMES]
+  const names = spec.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !isQueueName(n))
+  if (unknown.length > 0 || names.length === 0) {
+    throw new ConfigError(`WORKER_QUEUES names unknown queues (${unknown.join(', ')}); known: all, ${QUEUE_NAMES.join(', ')}`)
+  }
+  return names as QueueName[]
+}
+
+/** One prefetch schedule for the whole fleet: upserting by a fixed id is idempotent across workers. */
+export const PREFETCH_SCHEDULER_ID = 'popular-tables'
+
+async function schedulePrefetch(queue: Queue, config: Config) {
+  await queue.upsertJobScheduler(PREFETCH_SCHEDULER_ID, { every: config.PREFETCH_INTERVAL_S * 1000 }, { name: 'prefetch', data: {} })
+}
+
+/** The only place that constructs BullMQ Workers: one per selected queue, sharing one set of deps. */
+export async function startWorkerFleet(config: Config, logger: Logger): Promise<WorkerFleet> {
+  const names = selectQueues(config.WORKER_QUEUES)
+  const keys = createRedisKeys(config.REDIS_PREFIX)
+  const redis = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'worker-commands', logger })
+  const producerRedis = createRedis({ url: config.REDIS_URL!, role: 'fast', name: 'worker-producers', logger })
+  const blocking = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'worker-blocking', logger })
+  const dynamo = createDynamoClients(config)
+  const queues = createQueueProducers(producerRedis, keys.queuePrefix)
+  const gateway = createConfiguredGateway({ config, dynamo, redis: producerRedis, keys, priority: 'background', logger })
+  const reads = createReadStack({ config, redis: producerRedis, keys, gateway, queues, logger })
+  const deps: WorkerDeps = { config, redis, keys, dynamo, gateway, queues, logger, reads }
+
+  const workers = names.map((name) => {
+    const processor = PROCESSORS[name](deps) as (job: Job) => Promise<unknown>
+    const worker = new Worker(name, processor, {
+      connection: blocking,
+      prefix: keys.queuePrefix,
+      concurrency: config.WORKER_CONCURRENCY,
+      autorun: true,
+      // A killed worker stops renewing its job locks; after this long another worker takes the job over.
+      lockDuration: config.JOB_STALL_MS,
+      stalledInterval: config.JOB_STALL_MS,
+    })
+    worker.on('failed', (job, err) =>
+      logger.warn({ msg: 'job.failed', queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }),
+    )
+    worker.on('completed', (job) =>
+      logger.debug({ msg: 'job.completed', queue: name, jobId: job.id, ms: Date.now() - (job.processedOn ?? Date.now()) }),
+    )
+    worker.on('error', (err) => logger.warn({ msg: 'worker.error', queue: name, err: err.message }))
+    return worker
+  })
+  await Promise.all(workers.map((w) => w.waitUntilReady()))
+  if (names.includes('prefetch') && (await waitForReady(producerRedis, 10_000))) {
+    await schedulePrefetch(queues.queue('prefetch'), config)
+  }
+  if (names.includes('export-cleanup') && (await waitForReady(producerRedis, 10_000))) {
+    await scheduleExportCleanup(queues.queue('export-cleanup'))
+  }
+  logger.info({ msg: 'worker.started', queues: names, concurrency: config.WORKER_CONCURRENCY })
+
+  return {
+    queues: names,
+    async close(timeoutMs) {
+      // Graceful first: active jobs finish. Past the bound, force: unfinished jobs stay in Redis and
+      // another worker picks them up after the stall interval, so nothing is lost either way.
+      const graceful = Promise.all(workers.map((w) => w.close()))
+      const bound = new Promise<'timeout'>((resolve) => setTimeout(resolve, Math.max(timeoutMs - 500, 0), 'timeout').unref())
+      if ((await Promise.race([graceful, bound])) === 'timeout') {
+        logger.warn({ msg: 'worker.shutdown.forced', timeoutMs })
+        await Promise.all(workers.map((w) => w.close(true)))
+      }
+      await reads.close()
+      await queues.close()
+      await Promise.all([closeRedis(redis), closeRedis(producerRedis), closeRedis(blocking)])
+      dynamo.close()
+    },
+  }
+}

@@ -1,0 +1,23 @@
+import closeWithGrace from 'close-with-grace'
+import { ConfigError, loadConfigOrExit } from '../shared/config.ts'
+import { createLogger } from '../shared/logger.ts'
+import { startWorkerFleet, type WorkerFleet } from './fleet.ts'
+
+const config = loadConfigOrExit('worker')
+const logger = createLogger(config, 'dynacache-worker')
+
+let fleet: WorkerFleet
+try {
+  fleet = await startWorkerFleet(config, logger)
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
+  process.exit(1)
+}
+
+closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ msg: 'worker.crashed', err })
+  else logger.info({ msg: 'worker.stopping', signal })
+  await fleet.close(config.SHUTDOWN_TIMEOUT_MS)
+  logger.info({ msg: 'worker.stopped' })
+})

@@ -1,0 +1,45 @@
+import type { Job } from 'bullmq'
+import { createTablePolicy } from '../shared/access.ts'
+import type { CachedResource } from '../shared/cache/index.ts'
+import type { QueuePayload } from '../shared/queues/index.ts'
+import { deferJob, isBudgetExhausted } from './defer.ts'
+import type { WorkerDeps } from './deps.ts'
+
+/** The cached reads of a table that a prefetch keeps warm, beyond its details and first page. */
+const HOT_READS_PER_TABLE = 10
+
+/** The first items page exactly as GET /tables/:table/items with no parameters caches it. */
+export const firstPage = (table: string): CachedResource => ({ table, kind: 'items', params: { limit: '50', view: 'document' } })
+
+/**
+ * Refreshes, for the popular (or named) tables, whatever is stale or missing: details, the first
+ * page and the most requested cached reads; and the table list. Fresh entries cost nothing:
+ * refresh() skips them, so a deferred and re-run prefetch only does what is left.
+ */
+export default function createPrefetchProcessor({ reads, config, logger }: WorkerDeps) {
+  const allowed = createTablePolicy(config.TABLES_ALLOW, config.TABLES_DENY)
+  return async function prefetch(job: Job<QueuePayload<'prefetch'>>, token?: string) {
+    const tables = (job.data.tables ?? (await reads.stats.popular(config.PREFETCH_TOP)).map((p) => p.table)).filter(allowed)
+    const resources: CachedResource[] = [{ table: null, kind: 'tables', params: {} }]
+    for (const table of tables) {
+      resources.push({ table, kind: 'details', params: {} }, firstPage(table))
+      for (const hot of await reads.stats.hotReads(table, HOT_READS_PER_TABLE)) {
+        if (!resources.some((r) => JSON.stringify(r) === JSON.stringify(hot))) resources.push(hot)
+      }
+    }
+    let refreshed = 0
+    let failed = 0
+    for (const resource of resources) {
+      try {
+        if ((await reads.cache.refresh(resource)) === 'refreshed') refreshed++
+      } catch (err) {
+        if (isBudgetExhausted(err)) throw await deferJob(job, token, 1000)
+        // A table that vanished or a read DynamoDB refuses must not stop the others.
+        failed++
+        logger.warn({ msg: 'prefetch.read.failed', table: resource.table, kind: resource.kind, err: (err as Error).message })
+      }
+    }
+    logger.info({ msg: 'prefetch.done', tables, refreshed, failed, considered: resources.length })
+    return { tables, refreshed, failed, considered: resources.length }
+  }
+}

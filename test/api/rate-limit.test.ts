@@ -1,0 +1,68 @@
+import t from 'tap'
+import { auth, build, uniquePrefix } from '../helpers/app.ts'
+import { startServices } from '../helpers/services.ts'
+import { createTable, testDynamo } from '../helpers/tables.ts'
+
+const services = await startServices(t, { ownRedis: true })
+await createTable(testDynamo(t, services.dynamoEndpoint), 'limited', { id: 'S' })
+
+const isErrorShape = (body: Record<string, unknown>, statusCode: number, code: string) =>
+  body.statusCode === statusCode && body.code === code && Object.keys(body).sort().join() === 'code,error,message,statusCode'
+
+t.test('600 a minute per key across two API instances; the 601st gets 429; another key is unaffected', async (t) => {
+  const prefix = uniquePrefix()
+  const apis = [await build(t, services, { REDIS_PREFIX: prefix }), await build(t, services, { REDIS_PREFIX: prefix })]
+  const statuses: number[] = []
+  for (let batch = 0; batch < 12; batch++) {
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => apis[i % 2]!.inject({ url: '/tables', headers: auth('read') })),
+    )
+    statuses.push(...answers.map((r) => r.statusCode))
+  }
+  t.equal(statuses.length, 600)
+  t.same([...new Set(statuses)], [200], 'the first 600 pass')
+
+  const last = await apis[0]!.inject({ url: '/tables/limited', headers: auth('read') })
+  t.equal(last.statusCode, 429, 'the 601st is refused, on either instance')
+  t.ok(isErrorShape(last.json(), 429, 'DC_ERR_RATE_LIMITED'), last.body)
+  const retryAfter = Number(last.headers['retry-after'])
+  t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
+  t.equal(last.headers['ratelimit-limit'], '600')
+  t.equal(last.headers['ratelimit-remaining'], '0')
+  t.equal((await apis[1]!.inject({ url: '/tables', headers: auth('read') })).statusCode, 429, 'the other instance agrees')
+
+  const other = await apis[1]!.inject({ url: '/tables', headers: auth('admin') })
+  t.equal(other.statusCode, 200, 'another key is unaffected')
+  t.equal(other.headers['ratelimit-limit'], '600')
+  t.equal(other.headers['ratelimit-remaining'], '599')
+  t.match(other.headers['ratelimit-reset'], /^\d+$/)
+})
+
+t.test('health and readiness are never limited; unauthenticated routes count per address', async (t) => {
+  const app = await build(t, services, { RATE_LIMIT_PER_MIN: '3' })
+  for (let i = 0; i < 10; i++) {
+    const health = await app.inject('/health')
+    t.equal(health.statusCode, 200)
+    t.equal(health.headers['ratelimit-limit'], undefined)
+    t.equal((await app.inject('/ready')).statusCode, 200)
+  }
+  const docs = []
+  for (let i = 0; i < 4; i++) docs.push((await app.inject('/openapi.json')).statusCode)
+  t.same(docs, [200, 200, 200, 429], 'the document is limited by client address')
+  t.equal((await app.inject({ url: '/tables', headers: auth('read') })).statusCode, 200, 'a key has its own budget')
+})
+
+t.test('with Redis down requests are neither refused nor delayed by the limiter', async (t) => {
+  const app = await build(t, services, { RATE_LIMIT_PER_MIN: '2' })
+  await services.redis!.kill()
+  t.teardown(() => services.redis!.start())
+  // Let the connection notice, as it would long before the next request in production.
+  for (let i = 0; i < 50 && app.redis.status === 'ready'; i++) await new Promise((r) => setTimeout(r, 20))
+  const started = Date.now()
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject({ url: '/tables', headers: auth('read') })
+    t.equal(res.statusCode, 200, res.body)
+    t.equal(res.headers['x-cache'], 'BYPASS')
+  }
+  t.ok(Date.now() - started < 2500, `5 reads in ${Date.now() - started} ms`)
+})

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/api/app.ts'
+import { type Config, loadConfig } from '../../src/shared/config.ts'
+import type { TestServices } from './services.ts'
+
+/** Dev keys every test app accepts, one per scope plus an all-scope admin key. */
+export const KEYS = {
+  read: 'test-read-key-0000000001',
+  write: 'test-write-key-000000002',
+  export: 'test-export-key-00000003',
+  admin: 'test-admin-key-000000004',
+} as const
+
+export const auth = (scope: keyof typeof KEYS) => ({ authorization: `Bearer ${KEYS[scope]}` })
+
+/** A unique Redis prefix, so test files (and tests) sharing one Redis never see each other's keys. */
+export const uniquePrefix = () => `t${randomBytes(5).toString('hex')}`
+
+/** Config for a test process: the services' addresses, a unique prefix, quiet logs, plus overrides. */
+export function testConfig(services: TestServices, overrides: Record<string, string> = {}): Config {
+  return loadConfig(
+    {
+      REDIS_URL: services.redisUrl,
+      DYNAMODB_ENDPOINT: services.dynamoEndpoint,
+      SES_ENDPOINT: services.sesEndpoint,
+      REDIS_PREFIX: uniquePrefix(),
+      API_KEYS: `${KEYS.read}:read;${KEYS.write}:write;${KEYS.export}:export;${KEYS.admin}:admin`,
+      CURSOR_SECRET: 'test-cursor-secret-0123456789',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      DYNAMO_TIMEOUT_MS: '2000',
+      ...overrides,
+    },
+    'api',
+  )
+}
+
+interface Tap {
+  teardown(fn: () => unknown): void
+}
+
+/** A ready API instance for `inject()`, closed when the test ends. */
+export async function build(
+  t: Tap,
+  services: TestServices,
+  overrides: Record<string, string> = {},
+  options: Parameters<typeof buildApp>[1] = {},
+): Promise<FastifyInstance> {
+  const app = await buildApp(testConfig(services, overrides), options)
+  t.teardown(() => app.close())
+  return app
+}
+
+/** Config as environment variables, for child processes. */
+export function configEnv(config: Config): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(config)) if (v !== undefined) env[k] = String(v)
+  return env
+}

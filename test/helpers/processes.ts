@@ -1,0 +1,49 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { stopChild, waitForOutput } from '../../src/local/services/ports.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface ChildHandle {
+  readonly child: ChildProcess
+  /** Everything it printed so far. */
+  output(): string
+  /** Resolves with the exit code (or signal name) once it exits. */
+  readonly exited: Promise<number | string>
+  signal(sig: NodeJS.Signals): void
+  stop(): Promise<void>
+}
+
+interface Tap {
+  teardown(fn: () => unknown): void
+}
+
+/** Runs one of dynacache's entry points (src/api/server.ts, src/workers/main.ts) as a real child process. */
+export function startEntry(t: Tap | undefined, entry: string, env: Record<string, string>): ChildHandle {
+  const child = spawn(process.execPath, ['--import=tsx', entry], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()))
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')),
+  )
+  const handle: ChildHandle = {
+    child,
+    output: () => out,
+    exited,
+    signal: (sig) => child.kill(sig),
+    stop: () => stopChild(child, 'SIGKILL', 0),
+  }
+  t?.teardown(() => handle.stop())
+  return handle
+}
+
+/** Waits for a child to print a line matching `pattern` (pino JSON logs, e.g. /"worker.started"/). */
+export function waitForLog(handle: ChildHandle, pattern: RegExp, timeoutMs = 20000): Promise<void> {
+  if (pattern.test(handle.output())) return Promise.resolve()
+  return waitForOutput(handle.child, pattern, 'child process', timeoutMs)
+}
