@@ -1,0 +1,143 @@
+/**
+ * The API as `npm run bench` runs it: the real app from buildApp(), plus reference routes that exist
+ * only in this process. GET /bench/ceiling sends a precomputed Buffer of the same page (the ceiling);
+ * GET /bench/naive does Redis GET + gunzip + JSON.parse + reply with the object (the naive design);
+ * GET /bench/redis-bytes does Redis GET + send the stored gzip as is (gzip clients only; for scale).
+ *
+ * buildApp() returns an instance that is already ready(), and Fastify refuses routes after that, so the
+ * reference routes go on a second Fastify instance in this same process (same server options, same
+ * kind of onRequest hook, same Redis connection) listening on BENCH_REF_PORT. If buildApp ever leaves
+ * the instance open, they are added to the app itself and the ready line says so.
+ *
+ * Env: the API's own (loadConfig 'api'), plus BENCH_STATS=on|off, BENCH_TABLE, BENCH_LIMIT,
+ * BENCH_API_KEY (a key with read scope), BENCH_REF_PORT.
+ */
+import { gunzipSync } from 'node:zlib'
+import closeWithGrace from 'close-with-grace'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { buildApp } from '../src/api/app.ts'
+import { acceptsGzip, etagMatches } from '../src/api/cached-reply.ts'
+import { loadConfig } from '../src/shared/config.ts'
+import { loggerOptions } from '../src/shared/logger.ts'
+import { type BenchServerReady, READY_MARK } from './lib/server-protocol.ts'
+
+
+const env = process.env
+const config = loadConfig(env, 'api')
+const stats = env.BENCH_STATS !== 'off'
+const table = env.BENCH_TABLE ?? 'bench_hot'
+const limit = Number(env.BENCH_LIMIT ?? 100)
+const apiKey = env.BENCH_API_KEY ?? ''
+const NAIVE_KEY = `${config.REDIS_PREFIX}:bench:naive-page`
+
+const app = await buildApp(config, stats ? {} : { reads: { stats: false } })
+
+interface Page {
+  url: string
+  plain: Buffer
+  gzip: Buffer
+  etag: string
+  items: number
+}
+
+/** The page exactly as the hit path sends it: plain bytes, stored gzip bytes, ETag. */
+async function loadPage(): Promise<Page> {
+  const url = `/tables/${table}/items?limit=${limit}`
+  const auth = { authorization: `Bearer ${apiKey}` }
+  const plain = await app.inject({ url, headers: auth })
+  if (plain.statusCode !== 200) throw new Error(`GET ${url}: ${plain.statusCode} ${plain.body.slice(0, 300)}`)
+  const gz = await app.inject({ url, headers: { ...auth, 'accept-encoding': 'gzip' } })
+  if (gz.statusCode !== 200 || gz.headers['content-encoding'] !== 'gzip' || gz.headers['x-cache'] !== 'HIT') {
+    throw new Error(`GET ${url} (gzip): ${gz.statusCode}, encoding ${gz.headers['content-encoding']}, x-cache ${gz.headers['x-cache']}`)
+  }
+  if (!gunzipSync(gz.rawPayload).equals(plain.rawPayload)) throw new Error(`GET ${url}: gzip and plain bodies differ`)
+  const items = (JSON.parse(plain.body) as { count: number }).count
+  return { url, plain: plain.rawPayload, gzip: gz.rawPayload, etag: String(gz.headers.etag), items }
+}
+
+/** A route answers when a request without credentials gets anything but our 404 (401: it exists). */
+async function routeExists(method: 'POST', url: string): Promise<boolean> {
+  const res = await app.inject({ method, url, payload: {} })
+  return !(res.statusCode === 404 && res.body.includes('"DC_ERR_NOT_FOUND"'))
+}
+
+function referenceRoutes(instance: FastifyInstance, page: Page) {
+  instance.get('/bench/ceiling', async (request, reply) => {
+    if (etagMatches(request.headers['if-none-match'], page.etag)) return reply.code(304).send()
+    reply.header('content-type', 'application/json; charset=utf-8')
+    if (acceptsGzip(request.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(page.gzip)
+    return reply.send(page.plain)
+  })
+
+  // The least a Redis-backed hit can do: one GET, the stored gzip bytes sent as they are (for scale only).
+  instance.get('/bench/redis-bytes', async (_request, reply) => {
+    const stored = await app.redis.getBuffer(NAIVE_KEY)
+    if (!stored) throw new Error('page missing from Redis')
+    return reply.header('content-type', 'application/json; charset=utf-8').header('content-encoding', 'gzip').send(stored)
+  })
+
+  // gunzipSync, not the thread pool: the cheaper choice for 20 KB, so the naive figure is not understated.
+  instance.get('/bench/naive', async () => {
+    const stored = await app.redis.getBuffer(NAIVE_KEY)
+    if (!stored) throw new Error('naive page missing from Redis')
+    return JSON.parse(gunzipSync(stored).toString('utf8')) as unknown
+  })
+}
+
+/** A second instance built like buildApp's (options, logger, an async onRequest hook like auth's). */
+function referenceInstance(): FastifyInstance {
+  const ref = Fastify({
+    logger: loggerOptions(config, 'dynacache-bench-ref'),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    bodyLimit: 1024 * 1024,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
+    forceCloseConnections: 'idle',
+  })
+  // The app's auth hook runs on every route and returns at once for routes without a scope: same here.
+  ref.addHook('onRequest', async (request) => {
+    if (!request.routeOptions.config?.scope) return
+  })
+  return ref
+}
+
+const page = await loadPage()
+await app.redis.set(NAIVE_KEY, page.gzip)
+const features = {
+  exports: await routeExists('POST', '/exports'),
+  batches: await routeExists('POST', `/tables/${table}/batches`),
+}
+
+let ref: FastifyInstance | undefined
+let refMode: BenchServerReady['refMode'] = 'same-instance'
+try {
+  referenceRoutes(app, page)
+} catch (err) {
+  // Fastify's answer to a route added after ready() (the code depends on whether inject() ran).
+  if (!['FST_ERR_INSTANCE_ALREADY_LISTENING', 'AVV_ERR_ROOT_PLG_BOOTED'].includes((err as { code?: string }).code ?? '')) throw err
+  ref = referenceInstance()
+  referenceRoutes(ref, page)
+  refMode = 'second-instance'
+}
+
+const grace = closeWithGrace({ delay: 5000, logger: app.log }, async ({ err }) => {
+  if (err) app.log.error({ msg: 'bench.server.crashed', err })
+  await ref?.close()
+  await app.close()
+})
+// The orchestrator holds an IPC channel open: when it dies, even by SIGKILL, so does this process.
+process.on('disconnect', () => grace.close())
+
+await app.listen({ port: config.PORT, host: config.HOST })
+const refPort = ref ? Number(env.BENCH_REF_PORT) : config.PORT
+if (ref) await ref.listen({ port: refPort, host: config.HOST })
+
+const ready: BenchServerReady = {
+  pid: process.pid,
+  refMode,
+  refPort,
+  stats,
+  page: { url: page.url, items: page.items, bytes: page.plain.length, gzipBytes: page.gzip.length, etag: page.etag },
+  features,
+}
+process.stdout.write(`${READY_MARK}${JSON.stringify(ready)}\n`)
