@@ -1,24 +1,21 @@
 /**
- * The API as `npm run bench` runs it: the real app from buildApp(), plus reference routes that exist
- * only in this process. GET /bench/ceiling sends a precomputed Buffer of the same page (the ceiling);
+ * The API as `npm run bench` runs it: the real app from buildApp(), plus reference routes registered
+ * into that same app (BuildOptions.routes), so they pass through the same plugins and hooks as the real
+ * routes (security headers, auth with the same read key, rate limit, metrics, request log). The
+ * comparison therefore isolates what the cache itself costs on a hit.
+ * GET /bench/ceiling sends a precomputed Buffer of the same page (the ceiling);
  * GET /bench/naive does Redis GET + gunzip + JSON.parse + reply with the object (the naive design);
- * GET /bench/redis-bytes does Redis GET + send the stored gzip as is (gzip clients only; for scale).
- *
- * buildApp() returns an instance that is already ready(), and Fastify refuses routes after that, so the
- * reference routes go on a second Fastify instance in this same process (same server options, same
- * kind of onRequest hook, same Redis connection) listening on BENCH_REF_PORT. If buildApp ever leaves
- * the instance open, they are added to the app itself and the ready line says so.
+ * GET /bench/redis-bytes does Redis GET + send the stored gzip as is (for scale).
  *
  * Env: the API's own (loadConfig 'api'), plus BENCH_STATS=on|off, BENCH_TABLE, BENCH_LIMIT,
- * BENCH_API_KEY (a key with read scope), BENCH_REF_PORT.
+ * BENCH_API_KEY (a key with read scope).
  */
 import { gunzipSync } from 'node:zlib'
 import closeWithGrace from 'close-with-grace'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/api/app.ts'
 import { acceptsGzip, etagMatches } from '../src/api/cached-reply.ts'
 import { loadConfig } from '../src/shared/config.ts'
-import { loggerOptions } from '../src/shared/logger.ts'
 import { type BenchServerReady, READY_MARK } from './lib/server-protocol.ts'
 
 
@@ -30,7 +27,13 @@ const limit = Number(env.BENCH_LIMIT ?? 100)
 const apiKey = env.BENCH_API_KEY ?? ''
 const NAIVE_KEY = `${config.REDIS_PREFIX}:bench:naive-page`
 
-const app = await buildApp(config, stats ? {} : { reads: { stats: false } })
+/** Same scope as the read routes, so auth runs on the reference routes too. */
+const READ = { config: { scope: 'read' as const } }
+let page: Page | undefined
+const app: FastifyInstance = await buildApp(config, {
+  ...(stats ? {} : { reads: { stats: false } }),
+  routes: async (instance) => referenceRoutes(instance, () => page!),
+})
 
 interface Page {
   url: string
@@ -61,8 +64,9 @@ async function routeExists(method: 'POST', url: string): Promise<boolean> {
   return !(res.statusCode === 404 && res.body.includes('"DC_ERR_NOT_FOUND"'))
 }
 
-function referenceRoutes(instance: FastifyInstance, page: Page) {
-  instance.get('/bench/ceiling', async (request, reply) => {
+function referenceRoutes(instance: FastifyInstance, current: () => Page) {
+  instance.get('/bench/ceiling', READ, async (request, reply) => {
+    const page = current()
     if (etagMatches(request.headers['if-none-match'], page.etag)) return reply.code(304).send()
     reply.header('content-type', 'application/json; charset=utf-8')
     if (acceptsGzip(request.headers['accept-encoding'])) return reply.header('content-encoding', 'gzip').send(page.gzip)
@@ -70,72 +74,40 @@ function referenceRoutes(instance: FastifyInstance, page: Page) {
   })
 
   // The least a Redis-backed hit can do: one GET, the stored gzip bytes sent as they are (for scale only).
-  instance.get('/bench/redis-bytes', async (_request, reply) => {
+  instance.get('/bench/redis-bytes', READ, async (_request, reply) => {
     const stored = await app.redis.getBuffer(NAIVE_KEY)
     if (!stored) throw new Error('page missing from Redis')
     return reply.header('content-type', 'application/json; charset=utf-8').header('content-encoding', 'gzip').send(stored)
   })
 
   // gunzipSync, not the thread pool: the cheaper choice for 20 KB, so the naive figure is not understated.
-  instance.get('/bench/naive', async () => {
+  instance.get('/bench/naive', READ, async () => {
     const stored = await app.redis.getBuffer(NAIVE_KEY)
     if (!stored) throw new Error('naive page missing from Redis')
     return JSON.parse(gunzipSync(stored).toString('utf8')) as unknown
   })
 }
 
-/** A second instance built like buildApp's (options, logger, an async onRequest hook like auth's). */
-function referenceInstance(): FastifyInstance {
-  const ref = Fastify({
-    logger: loggerOptions(config, 'dynacache-bench-ref'),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
-    bodyLimit: 1024 * 1024,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
-    forceCloseConnections: 'idle',
-  })
-  // The app's auth hook runs on every route and returns at once for routes without a scope: same here.
-  ref.addHook('onRequest', async (request) => {
-    if (!request.routeOptions.config?.scope) return
-  })
-  return ref
-}
-
-const page = await loadPage()
+page = await loadPage()
 await app.redis.set(NAIVE_KEY, page.gzip)
 const features = {
   exports: await routeExists('POST', '/exports'),
   batches: await routeExists('POST', `/tables/${table}/batches`),
 }
 
-let ref: FastifyInstance | undefined
-let refMode: BenchServerReady['refMode'] = 'same-instance'
-try {
-  referenceRoutes(app, page)
-} catch (err) {
-  // Fastify's answer to a route added after ready() (the code depends on whether inject() ran).
-  if (!['FST_ERR_INSTANCE_ALREADY_LISTENING', 'AVV_ERR_ROOT_PLG_BOOTED'].includes((err as { code?: string }).code ?? '')) throw err
-  ref = referenceInstance()
-  referenceRoutes(ref, page)
-  refMode = 'second-instance'
-}
-
 const grace = closeWithGrace({ delay: 5000, logger: app.log }, async ({ err }) => {
   if (err) app.log.error({ msg: 'bench.server.crashed', err })
-  await ref?.close()
   await app.close()
 })
 // The orchestrator holds an IPC channel open: when it dies, even by SIGKILL, so does this process.
 process.on('disconnect', () => grace.close())
 
 await app.listen({ port: config.PORT, host: config.HOST })
-const refPort = ref ? Number(env.BENCH_REF_PORT) : config.PORT
-if (ref) await ref.listen({ port: refPort, host: config.HOST })
 
 const ready: BenchServerReady = {
   pid: process.pid,
-  refMode,
-  refPort,
+  refMode: 'same-instance',
+  refPort: config.PORT,
   stats,
   page: { url: page.url, items: page.items, bytes: page.plain.length, gzipBytes: page.gzip.length, etag: page.etag },
   features,

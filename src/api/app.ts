@@ -1,7 +1,7 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, LogController } from 'fastify'
 import type { Config } from '../shared/config.ts'
 import { loggerOptions } from '../shared/logger.ts'
-import auth from './plugins/auth.ts'
+import auth, { enforceAuth } from './plugins/auth.ts'
 import bullBoard from './plugins/bull-board.ts'
 import connections, { type ConnectionsOptions } from './plugins/connections.ts'
 import errorHandler from './plugins/error-handler.ts'
@@ -26,6 +26,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
   reads?: ReadsPluginOptions
   observeDynamo?: ConnectionsOptions['observeDynamo']
+  /** Extra routes registered with the app's own plugins and hooks (the benchmark's reference routes). */
+  routes?: FastifyPluginAsync
 }
 
 /** The API as a Fastify instance, ready but not listening: plugins first, then routes. */
@@ -61,6 +63,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   })
   await app.register(auth, { apiKeys: config.API_KEYS ?? '' })
   await app.register(rateLimit)
+  await app.register(enforceAuth)
   await app.register(tablesPolicy)
   await app.register(reads, options.reads ?? {})
   // Learns routes as they are added: before every route.
@@ -77,6 +80,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(batchRoutes)
   await app.register(exportRoutes)
   await app.register(metricsRoutes)
+  if (options.routes) await app.register(options.routes)
 
   await app.ready()
   return app

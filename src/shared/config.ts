@@ -15,8 +15,15 @@ export const ConfigSchema = Type.Object({
   PORT: Int(3000, 0, 'API listen port', 65535),
   HOST: Type.String({ default: '0.0.0.0', description: 'API listen address' }),
   REDIS_URL: Type.Optional(
-    Type.String({ pattern: '^rediss?://', description: 'e.g. redis://127.0.0.1:6379/0 (required)' }),
+    Type.String({
+      pattern: '^rediss?://',
+      description: 'e.g. redis://127.0.0.1:6379/0 (required); with REDIS_CLUSTER, comma-separated seed nodes: redis://10.0.0.1:6379,redis://10.0.0.2:6379',
+    }),
   ),
+  REDIS_CLUSTER: Type.Boolean({
+    default: false,
+    description: 'true: REDIS_URL names seed nodes of a Redis Cluster (every node is found from them; credentials and rediss:// of the first apply to all)',
+  }),
   REDIS_PREFIX: Type.String({
     default: 'dc',
     pattern: '^[A-Za-z0-9_.:-]{1,32}$',
@@ -43,6 +50,8 @@ export const ConfigSchema = Type.Object({
   STALE_THRESHOLD: Ratio(0.75, 'an entry older than ttl x this is stale: served at once, refreshed in the background'),
   STALE_IF_ERROR_TTL: Int(86400, 0, 'seconds past its ttl an entry is kept to be served when DynamoDB fails'),
   CACHE_CHUNK_BYTES: Int(524288, 1024, 'cached values larger than this are stored in chunks of this size'),
+  NEAR_CACHE_TTL_MS: Int(1000, 0, 'ms an API process answers a hot hit from memory before asking Redis again (0 = off); invalidations reach it at once'),
+  NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of gzip bodies each API process keeps in its near cache'),
   CURSOR_SECRET: Type.Optional(
     Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API)' }),
   ),
@@ -127,6 +136,9 @@ export function loadConfig(env: Record<string, string | undefined>, role: Proces
     const key = first.instancePath.replace(/^\//, '').split('/')[0] as ConfigKey
     throw new ConfigError(`${key}=${JSON.stringify(env[key] ?? '')} is invalid: expected ${describe(key)}`)
   }
+  if (value.REDIS_CLUSTER && value.REDIS_URL?.split(',').some((seed) => !/^rediss?:\/\/[^\s/,]+/.test(seed.trim()))) {
+    throw new ConfigError(`REDIS_URL=${JSON.stringify(value.REDIS_URL)} is invalid: expected comma-separated redis:// seed URLs (REDIS_CLUSTER=true)`)
+  }
   if (value.EXPORT_STORAGE === 's3' && !value.EXPORT_S3_BUCKET) {
     throw new ConfigError('EXPORT_S3_BUCKET is required when EXPORT_STORAGE=s3')
   }
@@ -135,7 +147,8 @@ export function loadConfig(env: Record<string, string | undefined>, role: Proces
 
 function describe(key: ConfigKey): string {
   const schema = ConfigSchema.properties[key] as { description?: string; type?: string }
-  const kind = schema.type === 'integer' ? 'an integer, ' : schema.type === 'number' ? 'a number, ' : ''
+  const kind =
+    schema.type === 'integer' ? 'an integer, ' : schema.type === 'number' ? 'a number, ' : schema.type === 'boolean' ? 'true or false, ' : ''
   return `${kind}${schema.description ?? ''}`
 }
 

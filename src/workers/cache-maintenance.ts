@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import { ENTRY_FIELDS, type EntryMeta } from '../shared/cache/entry-layout.ts'
+import { pipelineByTag, scanKeys } from '../shared/redis/index.ts'
 import type { WorkerDeps } from './deps.ts'
 
 export interface PurgeResult {
@@ -28,17 +29,12 @@ export default function createCacheMaintenanceProcessor({ redis, keys }: WorkerD
       return gen
     }
 
-    let cursor = '0'
     let scanned = 0
     let removed = 0
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1000)
-      cursor = next
-      if (found.length === 0) continue
+    // Every master on a cluster; each pipeline below is split by hash tag (keys of several tables mix here).
+    for await (const found of scanKeys(redis, match)) {
       scanned += found.length
-      const pipeline = redis.pipeline()
-      for (const key of found) pipeline.hmget(key, ENTRY_FIELDS.generation, ENTRY_FIELDS.meta)
-      const fields = (await pipeline.exec()) ?? []
+      const fields = await pipelineByTag(redis, found.map((key) => ({ key, add: (p) => p.hmget(key, ENTRY_FIELDS.generation, ENTRY_FIELDS.meta) })))
       const dead: string[] = []
       for (const [i, key] of found.entries()) {
         const entryTable = ENTRY_KEY.exec(key)?.[1]
@@ -52,15 +48,12 @@ export default function createCacheMaintenanceProcessor({ redis, keys }: WorkerD
           dead.push(keys.chunk(entryTable === '*' ? null : entryTable, id, meta!.version, c))
         }
       }
-      // One UNLINK per key keeps it Redis Cluster safe (keys of several tables may be in one batch).
       if (dead.length > 0) {
-        const unlink = redis.pipeline()
-        for (const key of dead) unlink.unlink(key)
-        await unlink.exec()
+        await pipelineByTag(redis, dead.map((key) => ({ key, add: (p) => p.unlink(key) })))
         removed += dead.length
       }
       await job.updateProgress({ scanned, removed })
-    } while (cursor !== '0')
+    }
     return { scanned, removed }
   }
 }

@@ -39,9 +39,9 @@ async function schedulePrefetch(queue: Queue, config: Config) {
 export async function startWorkerFleet(config: Config, logger: Logger): Promise<WorkerFleet> {
   const names = selectQueues(config.WORKER_QUEUES)
   const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'worker-commands', logger })
-  const producerRedis = createRedis({ url: config.REDIS_URL!, role: 'fast', name: 'worker-producers', logger })
-  const blocking = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'worker-blocking', logger })
+  const redis = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'worker-commands', logger })
+  const producerRedis = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'fast', name: 'worker-producers', logger })
+  const blocking = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'worker-blocking', logger })
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(producerRedis, keys.queuePrefix)
   const gateway = createConfiguredGateway({ config, dynamo, redis: producerRedis, keys, priority: 'background', logger })
@@ -82,6 +82,9 @@ export async function startWorkerFleet(config: Config, logger: Logger): Promise<
     async close(timeoutMs) {
       // Graceful first: active jobs finish. Past the bound, force: unfinished jobs stay in Redis and
       // another worker picks them up after the stall interval, so nothing is lost either way.
+      // Long jobs (export segments, batches) see their abort signal and hand themselves back at their
+      // next checkpoint, so they are not left active; short ones ignore it and finish.
+      for (const w of workers) w.cancelAllJobs('worker shutting down')
       const graceful = Promise.all(workers.map((w) => w.close()))
       const bound = new Promise<'timeout'>((resolve) => setTimeout(resolve, Math.max(timeoutMs - 500, 0), 'timeout').unref())
       if ((await Promise.race([graceful, bound])) === 'timeout') {

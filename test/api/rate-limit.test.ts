@@ -52,6 +52,19 @@ t.test('health and readiness are never limited; unauthenticated routes count per
   t.equal((await app.inject({ url: '/tables', headers: auth('read') })).statusCode, 200, 'a key has its own budget')
 })
 
+t.test('wrong keys count against the client address, so key guessing is slowed down', async (t) => {
+  const app = await build(t, services, { RATE_LIMIT_PER_MIN: '3', REDIS_PREFIX: uniquePrefix() })
+  const guesses = []
+  for (let i = 0; i < 5; i++) {
+    const res = await app.inject({ url: '/tables', headers: { authorization: `Bearer guess-${i}-0000000000` } })
+    guesses.push(res.statusCode)
+  }
+  t.same(guesses, [401, 401, 401, 429, 429], 'three guesses a minute, then 429')
+  t.equal((await app.inject({ url: '/tables', headers: auth('read') })).statusCode, 200, 'a valid key keeps its own budget')
+  const forbidden = await app.inject({ method: 'DELETE', url: '/cache', headers: auth('read') })
+  t.equal(forbidden.statusCode, 403, 'a key without the scope is still 403, counted against the key')
+})
+
 t.test('with Redis down requests are neither refused nor delayed by the limiter', async (t) => {
   const app = await build(t, services, { RATE_LIMIT_PER_MIN: '2' })
   await services.redis!.kill()

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { parseApiKeys, type Scope } from '../../shared/access.ts'
 import { errors } from '../../shared/errors.ts'
@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's API key id (a hash prefix, safe to log), set once authenticated. */
     apiKeyId?: string
+    /** Why the request may not proceed (401/403); thrown by the `auth-enforce` hook, after the rate limit. */
+    authFailure?: Error
   }
   interface FastifyInstance {
     /** Resolves a presented key to its scopes, in constant time per configured key. */
@@ -36,16 +38,42 @@ async function auth(app: FastifyInstance, opts: { apiKeys: string }) {
     return found && { id: found.id, scopes: found.scopes }
   })
 
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+  // Identifies the caller but does not refuse yet: a wrong key must still be counted by the rate limit
+  // (against the client's address), or key guessing would never be slowed down.
+  app.addHook('onRequest', (request: FastifyRequest, _reply, done) => {
     const scope = request.routeOptions.config?.scope
-    if (!scope) return
-    const header = request.headers.authorization
-    const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
-    const key = match ? app.authenticate(match[1]!) : undefined
-    if (!key) throw errors.DC_ERR_UNAUTHORIZED()
-    request.apiKeyId = key.id
-    if (!key.scopes.has(scope) && !key.scopes.has('admin')) throw errors.DC_ERR_FORBIDDEN(scope)
+    if (scope) {
+      const header = request.headers.authorization
+      const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+      const key = match ? app.authenticate(match[1]!) : undefined
+      if (!key) request.authFailure = errors.DC_ERR_UNAUTHORIZED()
+      else {
+        request.apiKeyId = key.id
+        if (!key.scopes.has(scope) && !key.scopes.has('admin')) request.authFailure = errors.DC_ERR_FORBIDDEN(scope)
+      }
+    }
+    done()
   })
 }
+
+/**
+ * Refuses what `auth` found wanting (401/403). Register after the rate limit, whose hook counts the
+ * request first; both run before the body is read.
+ */
+async function authEnforce(app: FastifyInstance) {
+  const enforce: preParsingHookHandler = (request, _reply, payload, done) => {
+    if (request.authFailure) done(request.authFailure)
+    else done(null, payload)
+  }
+  // @fastify/rate-limit adds its hook to each route as the route is declared; a route-level hook added
+  // by this later onRoute listener runs right after it (an app-level one would run before it).
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (!route.config?.scope) return
+    const hooks = route.preParsing
+    route.preParsing = [...(Array.isArray(hooks) ? hooks : hooks ? [hooks] : []), enforce]
+  })
+}
+
+export const enforceAuth = fp(authEnforce, { name: 'auth-enforce', dependencies: ['auth'] })
 
 export default fp(auth, { name: 'auth' })

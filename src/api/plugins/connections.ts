@@ -30,7 +30,7 @@ export interface ConnectionsOptions {
 
 async function connections(app: FastifyInstance, opts: ConnectionsOptions) {
   const { config } = opts
-  const redis = createRedis({ url: config.REDIS_URL!, role: 'fast', name: 'api', logger: app.log })
+  const redis = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'fast', name: 'api', logger: app.log })
   const keys = createRedisKeys(config.REDIS_PREFIX)
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(redis, keys.queuePrefix)

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { createReadStack, type ReadStack } from '../../shared/cache/read-stack.ts'
 import { createCursorCodec, type CursorCodec } from '../../shared/cursor.ts'
+import { createRedis } from '../../shared/redis/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,17 +18,27 @@ export interface ReadsPluginOptions {
 }
 
 async function reads(app: FastifyInstance, opts: ReadsPluginOptions) {
+  const { config } = app
+  // The near cache's invalidation feed needs a connection of its own (a subscribed one runs nothing else).
+  const near = config.NEAR_CACHE_TTL_MS > 0
+    ? {
+        ttlMs: config.NEAR_CACHE_TTL_MS,
+        maxBytes: config.NEAR_CACHE_MAX_MB * 1024 * 1024,
+        subscriber: createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'api-invalidations', logger: app.log }),
+      }
+    : undefined
   const stack = createReadStack({
-    config: app.config,
+    config,
     redis: app.redis,
     keys: app.keys,
     gateway: app.gateway,
     queues: app.queues,
     logger: app.log,
     ...(opts.stats === false ? { stats: false } : {}),
+    ...(near ? { near } : {}),
   })
   app.decorate('reads', stack)
-  app.decorate('cursors', createCursorCodec(app.config.CURSOR_SECRET!))
+  app.decorate('cursors', createCursorCodec(config.CURSOR_SECRET!))
   // Runs before connections close (onClose hooks run in reverse), so the last stats flush still reaches Redis.
   app.addHook('onClose', () => stack.close())
 }

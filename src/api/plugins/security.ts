@@ -1,7 +1,7 @@
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import helmet, { type HelmetOptions } from 'helmet'
 
 export interface SecurityOptions {
   /** CORS_ORIGINS: comma-separated origins, `*` for any, empty for no CORS at all. */
@@ -22,21 +22,43 @@ export function parseOrigins(spec: string): string[] {
   return spec.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean)
 }
 
+const HELMET_OPTIONS: HelmetOptions = {
+  contentSecurityPolicy: {
+    directives: {
+      // Swagger UI and Bull Board load only their own scripts; styles are inline and fonts may be remote.
+      'connect-src': ["'self'"],
+      // The API is often reached over plain HTTP inside a private network; upgrading would break /docs there.
+      'upgrade-insecure-requests': null,
+    },
+  },
+}
+
 /**
- * Security headers (helmet), CORS for dashboards on other origins, and small body limits on routes
+ * Helmet's headers, computed once. They depend on nothing in the request, and building them per
+ * request (as @fastify/helmet does) cost a cache hit about a fifth of its time.
+ */
+export function securityHeaders(options: HelmetOptions = HELMET_OPTIONS): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const res = {
+    setHeader: (name: string, value: string) => {
+      headers[name.toLowerCase()] = value
+    },
+    removeHeader: () => {},
+  }
+  helmet(options)({} as never, res as never, () => {})
+  return headers
+}
+
+/**
+ * Security headers (helmet's), CORS for dashboards on other origins, and small body limits on routes
  * that take no body. Register before auth, so even a 401 carries these headers.
  */
 async function security(app: FastifyInstance, opts: SecurityOptions) {
   const origins = parseOrigins(opts.corsOrigins)
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        // Swagger UI and Bull Board load only their own scripts; styles are inline and fonts may be remote.
-        'connect-src': ["'self'"],
-        // The API is often reached over plain HTTP inside a private network; upgrading would break /docs there.
-        'upgrade-insecure-requests': null,
-      },
-    },
+  const headers = securityHeaders()
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers)
+    done()
   })
   if (origins.length > 0) {
     await app.register(cors, {

@@ -5,6 +5,7 @@ import type { Config } from '../config.ts'
 import { isUnavailable } from '../dynamo/errors.ts'
 import type { LogSink } from '../logger.ts'
 import type { EntryMeta } from './entry-layout.ts'
+import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
 import { type CachedResource, resourceId, ttlFor } from './resources.ts'
 import type { CacheStore, StoredEntry } from './store.ts'
 
@@ -56,6 +57,11 @@ export interface ReadCacheOptions {
   onOutcome?(resource: CachedResource, outcome: CacheOutcome | 'error'): void
   logger?: LogSink
   now?: () => number
+  /**
+   * The API's in-memory near cache, consulted before Redis while `live()` (its invalidation feed is
+   * subscribed). Workers have none.
+   */
+  near?: { cache: NearCache; live(): boolean }
 }
 
 export interface ReadCache {
@@ -69,7 +75,7 @@ export const etagOf = (body: Buffer) => `W/"${createHash('sha1').update(body).di
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export function createReadCache(options: ReadCacheOptions): ReadCache {
-  const { config, store, load, scheduleRefresh, redisReady, onOutcome, logger } = options
+  const { config, store, load, scheduleRefresh, redisReady, onOutcome, logger, near } = options
   const now = options.now ?? Date.now
   const staleAfterMs = (ttl: number) => ttl * config.STALE_THRESHOLD * 1000
   // Waiters poll for another process's result this long before loading themselves.
@@ -87,6 +93,23 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     collapsed,
     ...(error ? { error } : {}),
   })
+
+  const fromNear = (held: NearEntry): CacheResult => ({
+    outcome: 'hit',
+    status: held.status,
+    etag: held.etag,
+    createdAt: held.createdAt,
+    ttl: held.ttl,
+    gzip: held.gzip,
+    collapsed: false,
+  })
+
+  /** Keeps what Redis just gave us (or what we just stored) for the next hits in this process. */
+  function keepNear(resource: CachedResource, id: string, result: CacheResult, since: NearStamp | undefined) {
+    if (!near || !since || !result.gzip || result.outcome === 'stale-if-error' || result.outcome === 'bypass') return
+    const { status, etag, createdAt, ttl, gzip: body } = result
+    near.cache.set(resource.table, id, { status, etag, createdAt, ttl, gzip: body }, since)
+  }
 
   async function loadAndStore(resource: CachedResource, id: string, generation: string, previous?: EntryMeta) {
     const value = await load(resource)
@@ -125,6 +148,11 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
         logger?.warn({ msg: 'cache.lock.timeout', table: resource.table, kind: resource.kind })
       }
       try {
+        if (token) {
+          // Another process may have filled the entry between our read and our lock: use its value.
+          const { entry: current } = await store.read(resource.table, id)
+          if (current?.gzip && current.meta.createdAt > (previous?.meta.createdAt ?? 0)) return fromEntry(current, outcome, true)
+        }
         const { meta, gzip: compressed, body } = await loadAndStore(resource, id, generation, previous?.meta)
         return { outcome, status: meta.status, etag: meta.etag, createdAt: meta.createdAt, ttl: meta.ttl, gzip: compressed, body, collapsed: false }
       } finally {
@@ -149,9 +177,19 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     }
   }
 
+
   async function get(resource: CachedResource, opts: { ifNoneMatch?: string; noCache?: boolean } = {}): Promise<CacheResult> {
     if (!redisReady()) return bypass(resource)
     const id = resourceId(resource)
+    const since = near?.live() ? near.cache.stamp(resource.table) : undefined
+    if (since && !opts.noCache) {
+      const held = near!.cache.get(resource.table, id)
+      if (held && now() - held.createdAt < staleAfterMs(held.ttl)) return fromNear(held)
+    }
+    const remember = (result: CacheResult) => {
+      keepNear(resource, id, result, since)
+      return result
+    }
     let read: Awaited<ReturnType<CacheStore['read']>>
     try {
       read = await store.read(resource.table, id, opts.noCache ? '' : opts.ifNoneMatch)
@@ -160,16 +198,16 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       return bypass(resource)
     }
     const { entry, generation } = read
-    if (!entry) return fill(resource, id, generation, undefined, 'miss')
+    if (!entry) return remember(await fill(resource, id, generation, undefined, 'miss'))
 
     const age = now() - entry.meta.createdAt
-    if (!opts.noCache && age < staleAfterMs(entry.meta.ttl)) return fromEntry(entry, 'hit')
+    if (!opts.noCache && age < staleAfterMs(entry.meta.ttl)) return remember(fromEntry(entry, 'hit'))
     if (!opts.noCache && age < entry.meta.ttl * 1000) {
       scheduleRefresh(resource, id)
       return fromEntry(entry, 'stale')
     }
     try {
-      return await fill(resource, id, generation, entry, opts.noCache ? 'miss' : 'revalidated')
+      return remember(await fill(resource, id, generation, entry, opts.noCache ? 'miss' : 'revalidated'))
     } catch (err) {
       if (!isUnavailable(err)) throw err
       // The entry was read without its body when the ETag matched; fetch it now to serve it.

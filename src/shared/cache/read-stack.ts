@@ -12,6 +12,8 @@ import type { LogSink } from '../logger.ts'
 import type { QueueProducers } from '../queues/index.ts'
 import type { RedisKeys } from '../redis/keys.ts'
 import { rememberCachedTable } from './invalidation.ts'
+import { ALL_TABLES, type InvalidationFeed, invalidationChannel, startInvalidationFeed } from './invalidation-feed.ts'
+import { createNearCache, type NearCache } from './near-cache.ts'
 import { type CacheOutcome, createReadCache, type ReadCache } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
 import { type CacheStats, createCacheStats } from './stats.ts'
@@ -27,6 +29,8 @@ export interface ReadStackDeps {
   logger?: LogSink
   /** Statistics on (default) or off. */
   stats?: boolean
+  /** An in-process near cache in front of Redis (the API's); its subscriber is a connection of its own. */
+  near?: { ttlMs: number; maxBytes: number; subscriber: Redis }
 }
 
 export interface ReadStack {
@@ -34,6 +38,8 @@ export interface ReadStack {
   stats: CacheStats
   /** A table's description through the cache (and a short in-process memo). */
   describe(table: string): Promise<TableDescription>
+  /** Drops this process's near-cache copies at once (the feed tells the other processes). */
+  forget(table: string | null | typeof ALL_TABLES): void
   close(): Promise<void>
 }
 
@@ -60,8 +66,16 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
     negativeTtl: config.NEGATIVE_TTL,
   })
 
+  let nearCache: NearCache | undefined
+  let feed: InvalidationFeed | undefined
+  if (deps.near && deps.near.ttlMs > 0) {
+    nearCache = createNearCache(deps.near)
+    feed = startInvalidationFeed({ subscriber: deps.near.subscriber, channel: invalidationChannel(keys.prefix), near: nearCache, ...(logger ? { logger } : {}) })
+  }
+
   const cache = createReadCache({
     config,
+    ...(nearCache && feed ? { near: { cache: nearCache, live: () => feed.live } } : {}),
     store,
     load: readers,
     redisReady: () => redis.status === 'ready',
@@ -96,5 +110,17 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
     return description
   }
 
-  return { cache, stats, describe, close: () => stats.close() }
+  return {
+    cache,
+    stats,
+    describe,
+    forget(table) {
+      if (table === ALL_TABLES) nearCache?.dropAll()
+      else nearCache?.dropTable(table)
+    },
+    async close() {
+      await feed?.close()
+      await stats.close()
+    },
+  }
 }

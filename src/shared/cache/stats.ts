@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { type KeyedCommand, pipelineByTag } from '../redis/index.ts'
 import type { RedisKeys } from '../redis/keys.ts'
 import type { CacheOutcome } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
@@ -83,21 +84,24 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
     popularity = new Map()
     hot = new Map()
     const bucket = Math.floor(now() / HOUR_MS)
-    const pipeline = redis.pipeline()
-    for (const [field, n] of counts) pipeline.hincrby(keys.stats, field, n)
-    for (const [table, at] of access) pipeline.hset(keys.stats, `${table}|last`, at)
-    pipeline.expire(keys.stats, ttlSeconds)
-    for (const [table, n] of popular) pipeline.zincrby(keys.popularity(bucket), n, table)
-    if (popular.size > 0) pipeline.expire(keys.popularity(bucket), (POPULARITY_HOURS + 1) * 3600)
+    // Counters and popularity share the `{*}` slot, each table's hot reads are in the table's own slot.
+    const commands: KeyedCommand[] = []
+    const on = (key: string, add: KeyedCommand['add']) => commands.push({ key, add })
+    for (const [field, n] of counts) on(keys.stats, (p) => p.hincrby(keys.stats, field, n))
+    for (const [table, at] of access) on(keys.stats, (p) => p.hset(keys.stats, `${table}|last`, at))
+    on(keys.stats, (p) => p.expire(keys.stats, ttlSeconds))
+    const hour = keys.popularity(bucket)
+    for (const [table, n] of popular) on(hour, (p) => p.zincrby(hour, n, table))
+    if (popular.size > 0) on(hour, (p) => p.expire(hour, (POPULARITY_HOURS + 1) * 3600))
     for (const [table, members] of reads) {
       const key = keys.hotReads(table)
-      for (const [member, n] of members) pipeline.zincrby(key, n, member)
+      for (const [member, n] of members) on(key, (p) => p.zincrby(key, n, member))
       // Keep the 100 most requested; the tail is noise.
-      pipeline.zremrangebyrank(key, 0, -(HOT_READS_KEPT + 1))
-      pipeline.expire(key, ttlSeconds)
+      on(key, (p) => p.zremrangebyrank(key, 0, -(HOT_READS_KEPT + 1)))
+      on(key, (p) => p.expire(key, ttlSeconds))
     }
     try {
-      await pipeline.exec()
+      await pipelineByTag(redis, commands)
     } catch {
       // Redis is down: statistics are best effort, and losing an interval beats blocking requests.
     }

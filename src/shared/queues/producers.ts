@@ -41,6 +41,9 @@ export function createQueueProducers(connection: Redis, prefix: string): QueuePr
         const job = await queue(name).add(name, data as never, opts)
         return job.id!
       } catch (cause) {
+        // A Queue whose start-up failed (say, its version check timed out under load) stays broken:
+        // the next enqueue starts a new one rather than fail forever. (Not closed: Bull Board may hold it.)
+        queues.delete(name)
         throw new errors.DC_ERR_QUEUE_UNAVAILABLE({ cause })
       }
     },

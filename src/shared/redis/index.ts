@@ -1,33 +1,44 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import type { LogSink } from '../logger.ts'
+import { openCluster } from './cluster.ts'
+
+export { hashTagOf, isCluster, type KeyedCommand, masters, pipelineByTag, scanKeys } from './slots.ts'
 
 /**
  * - `fast`: request paths and queue producers. No offline queue and one retry, so a dead Redis fails a
  *   command at once instead of holding an HTTP request.
  * - `blocking`: BullMQ Workers and QueueEvents, which must wait for Redis forever
  *   (BullMQ rejects anything but maxRetriesPerRequest: null).
+ * On a cluster the offline queue is the Cluster's own option and the rest applies to each node connection.
  */
 export type RedisRole = 'fast' | 'blocking'
 
 export interface RedisFactoryOptions {
+  /** A redis:// URL; with `cluster`, comma-separated seed node URLs. */
   url: string
   role: RedisRole
   name: string
+  /** REDIS_CLUSTER: connect to a Redis Cluster (an ioredis Cluster, typed as Redis). */
+  cluster?: boolean
   logger?: LogSink
 }
 
-const ROLE_OPTIONS: Record<RedisRole, RedisOptions> = {
-  fast: { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000, connectTimeout: 2000 },
-  blocking: { enableOfflineQueue: true, maxRetriesPerRequest: null, connectTimeout: 5000 },
+const ROLE_OPTIONS: Record<RedisRole, { enableOfflineQueue: boolean; node: RedisOptions }> = {
+  // Auto-pipelining sends the commands of one event-loop turn in one write: under load, one syscall for
+  // many requests' cache reads and rate-limit counts instead of one each.
+  fast: { enableOfflineQueue: false, node: { maxRetriesPerRequest: 1, commandTimeout: 1000, connectTimeout: 2000, enableAutoPipelining: true } },
+  blocking: { enableOfflineQueue: true, node: { maxRetriesPerRequest: null, connectTimeout: 5000 } },
 }
 
-/** Opens one ioredis connection that reconnects forever (capped at 1 s between tries). */
-export function createRedis({ url, role, name, logger }: RedisFactoryOptions): Redis {
-  const redis = new Redis(url, {
-    ...ROLE_OPTIONS[role],
-    connectionName: name,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
-  })
+/** Reconnect forever, capped at 1 s between tries. */
+const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000)
+
+/** Opens one connection (or one cluster client) that reconnects forever; outages are logged once each. */
+export function createRedis({ url, role, name, cluster = false, logger }: RedisFactoryOptions): Redis {
+  const { enableOfflineQueue, node } = ROLE_OPTIONS[role]
+  const redis = cluster
+    ? openCluster(url, { enableOfflineQueue, retryStrategy, redisOptions: { ...node, connectionName: name } })
+    : new Redis(url, { ...node, enableOfflineQueue, connectionName: name, retryStrategy })
   let healthy = true
   redis.on('error', (err: Error) => {
     // One line per outage, not one per reconnect attempt.
@@ -56,7 +67,10 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false
   return (
     err.name === 'MaxRetriesPerRequestError' ||
-    /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE/.test(err.message)
+    err.name === 'ClusterAllFailedError' ||
+    /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|CLUSTERDOWN|None of startup nodes|Cluster is disconnect/.test(
+      err.message,
+    )
   )
 }
 

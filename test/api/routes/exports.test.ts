@@ -275,9 +275,12 @@ t.test('SSE: a keep-alive comment every SSE_KEEPALIVE_MS while nothing happens',
   t.match(text, /^event: progress\nid: \d+-\d+|^id: \d+-\d+\nevent: progress/m, 'the state first')
   t.equal((text.match(/^: heartbeat$/gm) ?? []).length, 2, 'then keep-alive comments')
   t.ok(Date.now() - started < 2000, 'at the configured interval')
+  const gauge = async () => (await quiet.metrics.sseConnections.get()).values[0]?.value
+  t.equal(await gauge(), 1, 'the open stream is counted in dynacache_sse_connections')
   await quiet.inject({ method: 'DELETE', url: `/exports/${id}`, headers: auth('export') })
   for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value)
   t.match(text, /event: cancelled\n/, 'the cancel arrives and the stream ends')
+  t.equal(await gauge(), 0, 'and no longer counted once it ended')
 })
 
 t.test('email: arrives with table, rows, size and a working signed link; a tampered or foreign link is 403; never twice', async (t) => {

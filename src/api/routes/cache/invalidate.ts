@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { invalidateAll, invalidateTable } from '../../../shared/cache/invalidation.ts'
+import { ALL_TABLES } from '../../../shared/cache/invalidation-feed.ts'
 import { authErrors, ErrorResponse, TableParams } from '../schemas.ts'
 
 const Invalidated = Type.Object({
@@ -31,6 +32,8 @@ export default async function invalidateRoutes(app: FastifyInstance) {
     const { table } = request.params as { table: string }
     await app.assertTableExists(table)
     await invalidateTable(app.redis, app.keys, table)
+    // This process drops its near-cache copies now; the others hear of it through the feed.
+    app.reads.forget(table)
     return { invalidated: [table], purgeJobId: await purgeLater(table) }
   })
 
@@ -43,6 +46,7 @@ export default async function invalidateRoutes(app: FastifyInstance) {
     },
   }, async () => {
     const tables = await invalidateAll(app.redis, app.keys)
+    app.reads.forget(ALL_TABLES)
     return { invalidated: tables, purgeJobId: await purgeLater(null) }
   })
 }

@@ -79,12 +79,14 @@ export default async function eventsRoute(app: FastifyInstance, { api }: { api: 
     sse.keepAlive()
     // Committed now, so Fastify does not answer for us when the handler returns before any event.
     sse.sendHeaders()
+    app.metrics.sseConnections.inc()
     let stop: (() => void) | undefined
     let ended = false
     let chain = Promise.resolve()
     const end = () => {
       if (ended) return
       ended = true
+      app.metrics.sseConnections.dec()
       stop?.()
       api.streams.delete(end)
       sse.close()

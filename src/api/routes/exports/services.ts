@@ -45,7 +45,7 @@ export function createExportApi(app: FastifyInstance): ExportApi {
     feed: createProgressFeed({
       store,
       // Blocking reads need a connection of their own that waits for Redis (the request one fails fast).
-      connect: () => createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'api-export-events', logger: app.log }),
+      connect: () => createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'api-export-events', logger: app.log }),
       logger: app.log,
     }),
     signedDownload,

@@ -1,0 +1,96 @@
+import { LRUCache } from 'lru-cache'
+
+/** A cache entry as the API process keeps it in memory: what a hit answers with, and the stored gzip bytes. */
+export interface NearEntry {
+  status: number
+  etag: string
+  /** ms since epoch the value was read from DynamoDB */
+  createdAt: number
+  /** seconds the entry is fresh for (before STALE_THRESHOLD applies) */
+  ttl: number
+  gzip: Buffer
+}
+
+export interface NearCacheOptions {
+  /** How long this process may answer from memory without asking Redis (ms); bounds cross-process lag. */
+  ttlMs: number
+  /** Memory budget for the gzip bodies kept (bytes). */
+  maxBytes: number
+}
+
+/**
+ * The near cache: an API process's copy of the Redis entries it served most recently, so a hot hit
+ * costs no Redis round trip. It never decides freshness itself (the caller checks the entry's own
+ * metadata); it only forgets: after `ttlMs`, when a table is invalidated (locally or through the
+ * invalidation feed), and everything at once when the feed may have missed a message.
+ */
+export interface NearCache {
+  get(table: string | null, id: string): NearEntry | undefined
+  /** Taken before reading Redis; `set` ignores a value read before an invalidation that came since. */
+  stamp(table: string | null): NearStamp
+  set(table: string | null, id: string, entry: NearEntry, since: NearStamp): void
+  /** Forgets one table's entries (null: the table list). O(1): entries of an older epoch are ignored. */
+  dropTable(table: string | null): void
+  dropAll(): void
+  readonly size: number
+}
+
+export interface NearStamp {
+  readonly epoch: number
+  readonly allEpoch: number
+}
+
+interface Held extends NearEntry {
+  /** The table's epoch when stored; a later dropTable makes the entry invisible. */
+  epoch: number
+  /** The global epoch when stored; dropAll makes it invisible. */
+  allEpoch: number
+}
+
+/** Entries are small next to this, but a budget of bytes must also account for keys and objects. */
+const OVERHEAD_BYTES = 256
+
+export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCache {
+  const entries = new LRUCache<string, Held>({
+    maxSize: maxBytes,
+    sizeCalculation: (held) => held.gzip.length + OVERHEAD_BYTES,
+    ttl: ttlMs,
+    // Expiry is checked on read; no timers per entry.
+    ttlAutopurge: false,
+  })
+  const epochs = new Map<string | null, number>()
+  let allEpoch = 0
+  const keyOf = (table: string | null, id: string) => `${table ?? ''}\u0000${id}`
+
+  return {
+    get(table, id) {
+      const key = keyOf(table, id)
+      const held = entries.get(key)
+      if (!held) return undefined
+      if (held.allEpoch !== allEpoch || held.epoch !== (epochs.get(table) ?? 0)) {
+        entries.delete(key)
+        return undefined
+      }
+      return held
+    },
+    stamp(table) {
+      return { epoch: epochs.get(table) ?? 0, allEpoch }
+    },
+    set(table, id, entry, since) {
+      if (since.allEpoch !== allEpoch || since.epoch !== (epochs.get(table) ?? 0)) return
+      // An entry larger than the whole budget is not kept.
+      if (entry.gzip.length + OVERHEAD_BYTES > maxBytes) return
+      entries.set(keyOf(table, id), { ...entry, epoch: since.epoch, allEpoch })
+    },
+    dropTable(table) {
+      epochs.set(table, (epochs.get(table) ?? 0) + 1)
+    },
+    dropAll() {
+      allEpoch++
+      entries.clear()
+    },
+    get size() {
+      return entries.size
+    },
+  }
+}

@@ -1,0 +1,95 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { auth, build, uniquePrefix } from '../../helpers/app.ts'
+import { startServices } from '../../helpers/services.ts'
+import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
+
+// Its own Redis, so INFO commandstats counts only this file's commands.
+const services = await startServices(t, { ownRedis: true })
+const dynamo = testDynamo(t, services.dynamoEndpoint)
+await createTable(dynamo, 'near', { id: 'S' })
+await createTable(dynamo, 'other', { id: 'S' })
+await putItems(dynamo, 'near', [{ id: { S: 'a' }, v: { N: '1' } }])
+await putItems(dynamo, 'other', [{ id: { S: 'a' }, v: { N: '1' } }])
+
+const redis = new Redis(services.redisUrl)
+t.teardown(() => redis.quit())
+async function cacheReads(): Promise<number> {
+  const info = await redis.info('commandstats')
+  return Number(/cmdstat_hmget:calls=(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+const read = (app: Awaited<ReturnType<typeof build>>, url: string) => app.inject({ url, headers: auth('read') })
+
+/** Reads until the answer is a MISS; the feed's message arrives within a round trip or two. */
+async function untilMiss(app: Awaited<ReturnType<typeof build>>, url: string) {
+  const started = Date.now()
+  for (;;) {
+    const res = await read(app, url)
+    if (res.headers['x-cache'] === 'MISS' || Date.now() - started > 2000) return { res, ms: Date.now() - started }
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+t.test('a hot hit is answered from memory: no Redis cache read', async (t) => {
+  const app = await build(t, services, { REDIS_PREFIX: uniquePrefix() })
+  const url = '/tables/near/items/a'
+  t.equal((await read(app, url)).headers['x-cache'], 'MISS')
+  const before = await cacheReads()
+  for (let i = 0; i < 20; i++) {
+    const hit = await read(app, url)
+    t.equal(hit.headers['x-cache'], 'HIT')
+  }
+  t.equal((await cacheReads()) - before, 0, '20 hits, no cache script run')
+  const gzip = await app.inject({ url, headers: { ...auth('read'), 'accept-encoding': 'gzip' } })
+  t.equal(gzip.headers['content-encoding'], 'gzip', 'the stored gzip bytes, as from Redis')
+  const revalidated = await app.inject({ url, headers: { ...auth('read'), 'if-none-match': String(gzip.headers.etag) } })
+  t.equal(revalidated.statusCode, 304)
+})
+
+t.test('an invalidation on one API process reaches the near cache of another at once; other tables keep theirs', async (t) => {
+  const prefix = uniquePrefix()
+  const [a, b] = [await build(t, services, { REDIS_PREFIX: prefix }), await build(t, services, { REDIS_PREFIX: prefix })]
+  for (const url of ['/tables/near/items/a', '/tables/other/items/a']) {
+    await read(a, url)
+    t.equal((await read(a, url)).headers['x-cache'], 'HIT', `${url} cached on A`)
+  }
+  await dynamo.send(new PutItemCommand({ TableName: 'near', Item: { id: { S: 'a' }, v: { N: '2' } } }))
+  const invalidated = await b.inject({ method: 'DELETE', url: '/tables/near/cache', headers: auth('admin') })
+  t.equal(invalidated.statusCode, 200)
+  const { res, ms } = await untilMiss(a, '/tables/near/items/a')
+  t.equal(res.headers['x-cache'], 'MISS', `A missed ${ms} ms after B's invalidation answered`)
+  t.ok(ms < 500, 'within a few ms, not after NEAR_CACHE_TTL_MS')
+  t.same(res.json(), { id: 'a', v: 2 }, 'and read the new value')
+  t.equal((await read(a, '/tables/other/items/a')).headers['x-cache'], 'HIT', 'another table is untouched')
+
+  await b.inject({ method: 'DELETE', url: '/cache', headers: auth('admin') })
+  t.equal((await untilMiss(a, '/tables/other/items/a')).res.headers['x-cache'], 'MISS', 'DELETE /cache reaches every table')
+})
+
+t.test("another process's refresh is seen once NEAR_CACHE_TTL_MS has passed", async (t) => {
+  const prefix = uniquePrefix()
+  const a = await build(t, services, { REDIS_PREFIX: prefix, NEAR_CACHE_TTL_MS: '300' })
+  const b = await build(t, services, { REDIS_PREFIX: prefix })
+  const url = '/tables/near/items/a'
+  const first = await read(a, url)
+  await dynamo.send(new PutItemCommand({ TableName: 'near', Item: { id: { S: 'a' }, v: { N: '3' } } }))
+  // Cache-Control: no-cache on B reloads the entry in Redis; it is not an invalidation.
+  const refreshed = await b.inject({ url, headers: { ...auth('read'), 'cache-control': 'no-cache' } })
+  t.same(refreshed.json(), { id: 'a', v: 3 })
+  t.equal((await read(a, url)).headers.etag, first.headers.etag, 'A answers from memory within its near-cache ttl')
+  await new Promise((r) => setTimeout(r, 350))
+  const later = await read(a, url)
+  t.equal(later.headers['x-cache'], 'HIT')
+  t.equal(later.headers.etag, refreshed.headers.etag, 'then reads the refreshed entry from Redis')
+})
+
+t.test('NEAR_CACHE_TTL_MS=0 turns it off: every hit reads Redis', async (t) => {
+  const app = await build(t, services, { REDIS_PREFIX: uniquePrefix(), NEAR_CACHE_TTL_MS: '0' })
+  const url = '/tables/near/items/a'
+  await read(app, url)
+  const before = await cacheReads()
+  for (let i = 0; i < 5; i++) t.equal((await read(app, url)).headers['x-cache'], 'HIT')
+  t.equal((await cacheReads()) - before, 5, 'one cache read per hit')
+})
