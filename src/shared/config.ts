@@ -53,7 +53,7 @@ export const ConfigSchema = Type.Object({
   NEAR_CACHE_TTL_MS: Int(1000, 0, 'ms an API process answers a hot hit from memory before asking Redis again (0 = off); invalidations reach it at once'),
   NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of gzip bodies each API process keeps in its near cache'),
   CURSOR_SECRET: Type.Optional(
-    Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API)' }),
+    Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API and the workers, the same value)' }),
   ),
   PREFETCH_INTERVAL_S: Int(300, 5, 'seconds between popular-table prefetch runs'),
   PREFETCH_TOP: Int(5, 0, 'how many popular tables each prefetch run refreshes'),
@@ -104,7 +104,8 @@ export type ConfigKey = keyof Config
 /** Variables a process role cannot start without. */
 export const REQUIRED_FOR = {
   api: ['REDIS_URL', 'API_KEYS', 'CURSOR_SECRET'],
-  worker: ['REDIS_URL'],
+  // Workers sign download links in export emails and decode the cursors of paged entries they refresh.
+  worker: ['REDIS_URL', 'CURSOR_SECRET'],
   any: [],
 } as const satisfies Record<string, readonly ConfigKey[]>
 

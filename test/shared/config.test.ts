@@ -45,7 +45,7 @@ t.test('a bad value names the variable and what it expects', async (t) => {
   }
 })
 
-t.test('the api role requires REDIS_URL, API_KEYS and CURSOR_SECRET', async (t) => {
+t.test('the api role requires REDIS_URL, API_KEYS and CURSOR_SECRET; workers REDIS_URL and CURSOR_SECRET', async (t) => {
   t.ok(loadConfig(API_ENV, 'api'))
   for (const missing of ['REDIS_URL', 'API_KEYS', 'CURSOR_SECRET'] as const) {
     const env: Record<string, string> = { ...API_ENV }
@@ -53,6 +53,7 @@ t.test('the api role requires REDIS_URL, API_KEYS and CURSOR_SECRET', async (t) 
     t.throws(() => loadConfig(env, 'api'), { message: new RegExp(`^${missing} is required`) })
   }
   t.throws(() => loadConfig({}, 'worker'), { message: /^REDIS_URL is required/ })
+  t.throws(() => loadConfig({ REDIS_URL: API_ENV.REDIS_URL! }, 'worker'), { message: /^CURSOR_SECRET is required/ }, 'workers sign links and decode cursors')
 })
 
 t.test('every variable is documented', async (t) => {

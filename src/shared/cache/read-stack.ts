@@ -60,7 +60,8 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
 
   const readers = createReaders({
     gateway,
-    cursors: createCursorCodec(config.CURSOR_SECRET ?? 'worker-without-cursor-secret'),
+    // Required for API and workers alike: a worker refreshing page 2 must decode the page's cursor.
+    cursors: createCursorCodec(config.CURSOR_SECRET!),
     tableAllowed,
     describe: (table) => describe(table),
     negativeTtl: config.NEGATIVE_TTL,
