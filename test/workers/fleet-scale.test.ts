@@ -70,12 +70,15 @@ t.test('three workers: one prefetch schedule, each run once, popular tables fres
 })
 
 t.test('two workers, 500 stale reads over 50 keys: one refresh per key; a SIGKILLed worker loses no job', async (t) => {
-  const overrides = { TABLE_ITEMS_TTL: '20', STALE_THRESHOLD: '0.05', JOB_STALL_MS: '1500', WORKER_CONCURRENCY: '2', LOG_LEVEL: 'info' }
+  // Fresh for 3 s: long enough that a refreshed key is still fresh when the polling below reaches it
+  // on a loaded machine, short enough to wait out once.
+  // Over a thousand reads in a minute from one key: the rate limit is not what this test is about.
+  const overrides = { TABLE_ITEMS_TTL: '60', STALE_THRESHOLD: '0.05', JOB_STALL_MS: '1500', WORKER_CONCURRENCY: '2', LOG_LEVEL: 'info', RATE_LIMIT_PER_MIN: '1000000' }
   const app = await build(t, viaProxy, overrides)
   const config = testConfig(viaProxy, { ...overrides, REDIS_PREFIX: app.config.REDIS_PREFIX })
   const read = (i: number) => app.inject({ url: `/tables/keys/items/k${i}`, headers: auth('read') })
   for (let i = 0; i < 50; i++) await read(i)
-  await sleep(1100)
+  await sleep(3100)
   // Slow DynamoDB down so refreshes are still in flight when a worker is killed.
   proxy.setFaults({ latencyMs: 150 })
   t.teardown(() => proxy.setFaults({}))
