@@ -88,6 +88,9 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
         ahead?.catch(() => {})
         const items = page.Items ?? []
         const data = renderPage(record.format, items, names)
+        // A run that stalled and was taken over must not write over the part its successor is writing:
+        // fenced before each write as well as at each commit (the gap between check and write is all that is left).
+        if (!(await store.ownsSegment(exportId, segment, owner))) throw new SegmentTakenOver(`segment ${segment} of ${exportId} is owned by another run`)
         try {
           await storage.writePart(ref, cp, data)
         } catch (err) {

@@ -33,6 +33,8 @@ export interface ExportStore {
    * progress. 'ok', or why the segment must stop: 'fenced', 'missing' or the export's status.
    */
   commitPage(id: string, segment: number, owner: string, checkpoint: Checkpoint, fraction: number, segments: number): Promise<'ok' | 'fenced' | 'missing' | ExportStatus>
+  /** True while `owner` is still the segment's writer (checked before a page is written to storage). */
+  ownsSegment(id: string, segment: number, owner: string): Promise<boolean>
   /** Raises a processing export's progress (never lowers it); returns the export's status. */
   raiseProgress(id: string, progress: number): Promise<ExportStatus | 'missing'>
   /** Every segment's checkpoint (undefined where a segment has not committed a page). */
@@ -284,6 +286,10 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
         checkpoint.rows, checkpoint.scanned, fraction, segments, maxEvents,
       )
       return result === '' ? 'missing' : (result as 'ok' | 'fenced' | ExportStatus)
+    },
+
+    async ownsSegment(id, segment, owner) {
+      return (await redis.hget(segs(id), `own:${segment}`)) === owner
     },
 
     async raiseProgress(id, progress) {

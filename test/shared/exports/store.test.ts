@@ -79,6 +79,8 @@ t.test('segments: claiming starts the export; a stale run is fenced off; counter
   const takeover = await store.claimSegment('x', 0, 'run-2')
   t.same(takeover.checkpoint, cp1, 'the new run gets the checkpoint')
   t.equal(await store.commitPage('x', 0, 'run-1', page(cp1, 100), 0.6, 2), 'fenced', 'the stale run can no longer commit')
+  t.notOk(await store.ownsSegment('x', 0, 'run-1'), 'nor write: it no longer owns the segment')
+  t.ok(await store.ownsSegment('x', 0, 'run-2'), 'the new run does')
   const cp2 = page(cp1, 50)
   t.equal(await store.commitPage('x', 0, 'run-2', cp2, 2 / 3, 2), 'ok')
   t.equal((await store.get('x'))!.processedItems, 150, 'rows counted once: the fenced page never counted')
