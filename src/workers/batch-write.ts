@@ -17,6 +17,7 @@ import {
 } from '../shared/batches/index.ts'
 import { invalidateTable } from '../shared/cache/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
+import { deferJob } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
 
 const gunzip = promisify(gunzipCallback)
@@ -84,7 +85,7 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
   const opts = { ...BATCH_WRITE_DEFAULTS, ...options }
   const store = createBatchStore({ redis, keys, retentionDays: config.JOB_RETENTION_DAYS })
 
-  return async function batchWrite(job: Job<QueuePayload<'batch-write'>>): Promise<BatchWriteResult> {
+  return async function batchWrite(job: Job<QueuePayload<'batch-write'>>, token?: string, signal?: AbortSignal): Promise<BatchWriteResult> {
     const { id, table } = job.data
     const batch = await store.load(id)
     if (!batch) throw new UnrecoverableError(`Batch ${id} no longer exists (expired or removed)`)
@@ -181,7 +182,8 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
 
     let fatal: unknown
     async function lane() {
-      while (fatal === undefined) {
+      // A stopping worker (abort signal) starts no new call; the calls in flight finish and are saved.
+      while (fatal === undefined && !signal?.aborted) {
         const group = queue.shift()
         if (!group) return
         try {
@@ -201,6 +203,15 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
       await store.settle(id, final ? 'failed' : 'retrying', (err as Error).message)
       logger.warn({ msg: 'batch.stopped', id, table, final, ...progress, err: (err as Error).message })
       throw err
+    }
+
+    if (queue.length > 0) {
+      // The worker is shutting down: hand the batch back now, not after the whole batch. Every call made is
+      // saved, so the next run (any worker) sends only what is not confirmed yet.
+      if (progress.written > 0) await invalidate(true)
+      await store.settle(id, 'retrying', 'the worker that was writing it stopped; the next run resumes it')
+      logger.info({ msg: 'batch.released', id, table, ...progress, callsLeft: queue.length })
+      throw await deferJob(job, token, 0)
     }
 
     // Invalidate before the status says completed, so a client that saw "completed" reads the writes.

@@ -18,6 +18,7 @@ try {
 closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
   if (err) logger.error({ msg: 'worker.crashed', err })
   else logger.info({ msg: 'worker.stopping', signal })
-  await fleet.close(config.SHUTDOWN_TIMEOUT_MS)
+  // Within SHUTDOWN_TIMEOUT_MS close-with-grace exits 1; keep a margin for a forced close and the connections.
+  await fleet.close(config.SHUTDOWN_TIMEOUT_MS - Math.min(1000, Math.floor(config.SHUTDOWN_TIMEOUT_MS / 4)))
   logger.info({ msg: 'worker.stopped' })
 })

@@ -16,6 +16,7 @@ export interface ChildHandle {
 
 interface Tap {
   teardown(fn: () => unknown): void
+  passing?(): boolean
 }
 
 /** Runs one of dynacache's entry points (src/api/server.ts, src/workers/main.ts) as a real child process. */
@@ -38,7 +39,13 @@ export function startEntry(t: Tap | undefined, entry: string, env: Record<string
     signal: (sig) => child.kill(sig),
     stop: () => stopChild(child, 'SIGKILL', 0),
   }
-  t?.teardown(() => handle.stop())
+  t?.teardown(async () => {
+    await handle.stop()
+    // A failed test shows what the process said (or DC_TEST_CHILD_LOGS=1 always does).
+    if (process.env.DC_TEST_CHILD_LOGS || t.passing?.() === false) {
+      process.stderr.write(`--- ${entry} (pid ${child.pid}) output, last 8 KB ---\n${out.slice(-8192)}\n--- end ${entry} ---\n`)
+    }
+  })
   return handle
 }
 
