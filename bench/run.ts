@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     connections: options.connections,
     log,
   }
-  const ctx: ScenarioContext = { options, stack, load, log, measure: (series, rounds) => measureInterleaved(settings, series, rounds) }
+  const ctx: ScenarioContext = { options, stack, load, cleanup, log, measure: (series, rounds) => measureInterleaved(settings, series, rounds) }
 
   const startedAt = new Date()
   const rows: Row[] = []

@@ -8,10 +8,10 @@ export interface HttpResponse {
   ms: number
 }
 
-/** One request to 127.0.0.1; the body is returned raw, never decompressed. */
+/** One request to 127.0.0.1 (with `body`, if given, sent as is); the body is returned raw, never decompressed. */
 export function httpRequest(
   url: string,
-  options: { method?: string; headers?: Record<string, string>; agent?: Agent; timeoutMs?: number } = {},
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; agent?: Agent; timeoutMs?: number } = {},
 ): Promise<HttpResponse> {
   const target = new URL(url)
   return new Promise((resolve, reject) => {
@@ -37,7 +37,7 @@ export function httpRequest(
     )
     req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs ?? 15_000} ms: ${url}`)))
     req.on('error', reject)
-    req.end()
+    req.end(options.body)
   })
 }
 

@@ -11,6 +11,13 @@ export interface BenchOptions {
   rounds: { hit: number; plain: number; revalidate: number; stats: number; latency: number }
   stampede: { requests: number; rounds: number }
   miss: { samples: number; warmup: number }
+  /** Scenario 6: items in the export table (seeded once per run) and alternating export / bare-Scan rounds. */
+  export: { items: number; rounds: number }
+  /**
+   * Scenario 7: puts per run, operations per POSTed batch (at most the API's 10,000) and alternating
+   * API / bare-loop rounds (then one run of each with unprocessed requests injected).
+   */
+  batch: { puts: number; perBatch: number; rounds: number }
   /** Items per page of the hot and cold pages (~200 B each, so ~20 KB). */
   pageItems: number
   /** Use the Node HTTP load loop even when wrk is installed. */
@@ -29,6 +36,8 @@ const FULL: Omit<BenchOptions, 'nodeLoad' | 'strict' | 'only'> = {
   rounds: { hit: 5, plain: 4, revalidate: 4, stats: 6, latency: 3 },
   stampede: { requests: 500, rounds: 3 },
   miss: { samples: 40, warmup: 5 },
+  export: { items: 200_000, rounds: 3 },
+  batch: { puts: 20_000, perBatch: 10_000, rounds: 3 },
   pageItems: 100,
 }
 
@@ -39,6 +48,10 @@ const QUICK: typeof FULL = {
   rounds: { hit: 2, plain: 1, revalidate: 2, stats: 2, latency: 1 },
   stampede: { requests: 500, rounds: 1 },
   miss: { samples: 15, warmup: 3 },
+  // A tenth of the table: seeding 200,000 items alone takes most of a minute.
+  export: { items: 20_000, rounds: 2 },
+  // Half the puts in two batches: the same shape (two jobs, the same calls in flight) in half the time.
+  batch: { puts: 10_000, perBatch: 5_000, rounds: 1 },
 }
 
 export const USAGE = `npm run bench [-- options]

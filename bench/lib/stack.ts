@@ -1,10 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startDynalite } from '../../src/local/services/dynalite.ts'
 import { freePort, stopChild, waitForOutput } from '../../src/local/services/ports.ts'
 import { startRedisServer } from '../../src/local/services/redis.ts'
+import { loadConfig } from '../../src/shared/config.ts'
 import { createDynamoClients, type DynamoClients } from '../../src/shared/dynamo/client.ts'
 import { type DynamoProxy, startDynamoProxy } from '../../test/helpers/dynamo-proxy.ts'
+import { entries } from './build.ts'
 import type { Cleanup } from './cleanup.ts'
 import { seedTables, TABLES } from './seed.ts'
 import { type BenchServerReady, type Features, READY_MARK } from './server-protocol.ts'
@@ -12,9 +17,34 @@ import { childPids, startWatchdog } from './watchdog.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-/** Keys the API processes accept: one read key for the measured routes, one admin key to invalidate. */
-export const KEYS = { read: 'bench-read-key-00000001', admin: 'bench-admin-key-0000002' } as const
+/**
+ * Keys the API processes accept: one read key for the measured routes, one admin key to invalidate,
+ * one export key (scenario 6) and one write key (scenario 7).
+ */
+export const KEYS = {
+  read: 'bench-read-key-00000001',
+  admin: 'bench-admin-key-0000002',
+  export: 'bench-export-key-000003',
+  write: 'bench-write-key-0000004',
+} as const
 export const bearer = (scope: keyof typeof KEYS) => `Bearer ${KEYS[scope]}`
+
+const DEFAULTS = loadConfig({})
+/**
+ * Export settings the API processes and the export workers are given explicitly (the product defaults),
+ * so scenario 6's bare Scan uses the same segment count and page size.
+ */
+export const EXPORT_SETTINGS = { segments: DEFAULTS.EXPORT_SEGMENTS, pageLimit: DEFAULTS.EXPORT_PAGE_LIMIT } as const
+
+/** One worker process (src/workers/main.ts, compiled: see lib/build.ts), started by a scenario. */
+export interface WorkerProcess {
+  readonly name: string
+  readonly pid: number
+  /** How it runs: 'compiled', or 'tsx' (with why). */
+  readonly runtime: string
+  /** SIGTERM (a graceful fleet close), SIGKILL after a few seconds. */
+  stop(): Promise<void>
+}
 
 /** One API process (bench/server.ts). */
 export interface ApiProcess {
@@ -37,6 +67,18 @@ export interface BenchStack {
   proxy: DynamoProxy
   /** Clients that talk to DynamoDB through the proxy, configured like the API's. */
   dynamo: DynamoClients
+  /** dynalite itself, not through the proxy (seeding, counting, and scenario 6's both sides). */
+  dynamoEndpoint: string
+  /** A temporary directory removed at the end: EXPORT_DIR of the APIs and workers is `exports` in it. */
+  scratchDir: string
+  exportDir: string
+  /**
+   * Starts a real worker process (compiled src, as `npm run start:worker` runs it; tsx if the build
+   * fails) with the stack's Redis, prefix, CURSOR_SECRET and EXPORT_DIR, read budget 0 (unlimited),
+   * DynamoDB through the proxy unless `env` says otherwise; resolves once it serves its queues.
+   * Stopped by the cleanup if the scenario does not stop it.
+   */
+  startWorker(name: string, env: Record<string, string>): Promise<WorkerProcess>
   page: BenchServerReady['page']
   features: Features
   tables: typeof TABLES
@@ -68,15 +110,28 @@ export async function startStack(cleanup: Cleanup, pageItems: number, log: Stack
   cleanup.add('dynamo clients', () => dynamo.close())
   log(`seeded ${Object.values(TABLES).join(', ')} in ${Math.round(performance.now() - t0)} ms`)
 
-  const common = {
+  const scratchDir = await mkdtemp(join(tmpdir(), 'dynacache-bench-'))
+  cleanup.add('scratch directory', () => rm(scratchDir, { recursive: true, force: true }))
+  const exportDir = join(scratchDir, 'exports')
+  // What the API processes and the workers share.
+  const shared = {
     REDIS_URL: redis.url,
     DYNAMODB_ENDPOINT: proxy.endpoint,
     REDIS_PREFIX: 'bench',
-    API_KEYS: `${KEYS.read}:read;${KEYS.admin}:admin`,
+    NODE_ENV: 'production',
+    EXPORT_DIR: exportDir,
+    EXPORT_SEGMENTS: String(EXPORT_SETTINGS.segments),
+    EXPORT_PAGE_LIMIT: String(EXPORT_SETTINGS.pageLimit),
+    // 0 = unlimited (the default, said explicitly): no budget may throttle what is measured.
+    DYNAMO_READ_BUDGET: '0',
+    // The API and the workers sign and check the same cursors and download links.
     CURSOR_SECRET: 'bench-cursor-secret-0123456789',
+  }
+  const common = {
+    ...shared,
+    API_KEYS: `${KEYS.read}:read;${KEYS.admin}:admin;${KEYS.export}:export;${KEYS.write}:write`,
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
-    NODE_ENV: 'production',
     // Entries must stay fresh for the whole run: a stale hit would queue refreshes nobody serves.
     TABLE_ITEMS_TTL: '86400',
     TABLE_DETAILS_TTL: '86400',
@@ -90,7 +145,20 @@ export async function startStack(cleanup: Cleanup, pageItems: number, log: Stack
   const api = await startApi(cleanup, 'api (stats on)', { ...common, BENCH_STATS: 'on' })
   const apiStatsOff = await startApi(cleanup, 'api (stats off)', { ...common, BENCH_STATS: 'off' })
   log(`APIs ready in ${Math.round(performance.now() - t0)} ms total; reference routes: ${describeRefMode(api.ready)}`)
-  return { api, apiStatsOff, redisUrl: redis.url, proxy, dynamo, page: api.ready.page, features: api.ready.features, tables: TABLES }
+  return {
+    api,
+    apiStatsOff,
+    redisUrl: redis.url,
+    proxy,
+    dynamo,
+    dynamoEndpoint: dynalite.endpoint,
+    scratchDir,
+    exportDir,
+    startWorker: (name, env) => startWorker(cleanup, log, name, { ...shared, ...env }),
+    page: api.ready.page,
+    features: api.ready.features,
+    tables: TABLES,
+  }
 }
 
 export function describeRefMode(ready: BenchServerReady): string {
@@ -138,5 +206,58 @@ async function startApi(cleanup: Cleanup, name: string, env: Record<string, stri
     baseUrl: `http://127.0.0.1:${port}`,
     refUrl: `http://127.0.0.1:${ready.refPort}`,
     ready,
+  }
+}
+
+/** pino's numeric level of a JSON log line; 0 when it is not one. */
+function levelOf(line: string): number {
+  const match = /"level":(\d+)/.exec(line)
+  return match ? Number(match[1]) : 0
+}
+
+async function startWorker(cleanup: Cleanup, log: StackLog, name: string, env: Record<string, string>): Promise<WorkerProcess> {
+  const entry = await entries(log)
+  // e.g. BENCH_WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile the worker processes.
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...entry.worker], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      // Info, to see worker.started; past start-up only warnings and worse are passed on.
+      LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const drop = cleanup.add(name, () => stopChild(child, 'SIGTERM', 5000))
+  // The worker entry point cannot notice that this process died: a watchdog stops it then.
+  if (child.pid) startWatchdog(cleanup, [child.pid])
+  let partial = ''
+  const onData = (c: Buffer) => {
+    const lines = (partial + c.toString()).split('\n')
+    partial = lines.pop() ?? ''
+    for (const line of lines) {
+      // Slow calls (over SLOW_CALL_MS) are expected while the benchmark saturates dynalite: not passed on.
+      if (!line || line.includes('"msg":"dynamo.slow"')) continue
+      if (levelOf(line) >= 40 || levelOf(line) === 0) process.stderr.write(`[${name}] ${line}\n`)
+    }
+  }
+  await waitForOutput(child, /"worker\.started"/, name, 60_000)
+  child.stdout!.on('data', onData)
+  child.stderr!.on('data', onData)
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM') process.stderr.write(`[${name}] exited ${signal ?? code}\n`)
+  })
+  return {
+    name,
+    pid: child.pid!,
+    runtime: entry.note ? `${entry.runtime}: ${entry.note}` : entry.runtime,
+    async stop() {
+      await stopChild(child, 'SIGTERM', 5000)
+      drop()
+    },
   }
 }

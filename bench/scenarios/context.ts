@@ -1,3 +1,4 @@
+import type { Cleanup } from '../lib/cleanup.ts'
 import type { LoadTool } from '../lib/load.ts'
 import type { Series, SeriesSummary } from '../lib/measure.ts'
 import type { BenchOptions } from '../lib/options.ts'
@@ -9,6 +10,8 @@ export interface ScenarioContext {
   options: BenchOptions
   stack: BenchStack
   load: LoadTool
+  /** Undo steps run at the end (or on a crash): register every process a scenario starts. */
+  cleanup: Cleanup
   log(line: string): void
   /** Alternating wrk runs of the given routes (see lib/measure.ts), medians per route. */
   measure(series: readonly Series[], rounds: number): Promise<Record<string, SeriesSummary>>

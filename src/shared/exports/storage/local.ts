@@ -47,7 +47,7 @@ export function createLocalStorage(dir: string, prefix: string): ExportStorage {
           written += bytesWritten
         }
         // On disk before the checkpoint that counts these bytes is saved.
-        if (!process.env.NOSYNC) await file.datasync()
+        await file.datasync()
       } finally {
         await file.close()
       }
