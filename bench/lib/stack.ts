@@ -163,7 +163,7 @@ export async function startStack(cleanup: Cleanup, pageItems: number, log: Stack
 
 export function describeRefMode(ready: BenchServerReady): string {
   return ready.refMode === 'same-instance'
-    ? 'on the API instance'
+    ? 'in the app itself (same hooks, auth and rate limit as the read routes)'
     : 'second Fastify instance in the API process (buildApp returns a ready instance); hooks of the app (security headers, rate limit, metrics, request log) do not run on them'
 }
 
