@@ -100,15 +100,20 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     etag: held.etag,
     createdAt: held.createdAt,
     ttl: held.ttl,
-    gzip: held.gzip,
+    ...(held.gzip ? { gzip: held.gzip } : {}),
     collapsed: false,
   })
 
-  /** Keeps what Redis just gave us (or what we just stored) for the next hits in this process. */
+  /**
+   * Keeps what Redis just gave us (or what we just stored) for the next hits in this process. A
+   * revalidation brings no body: its entry answers later revalidations, and is never kept in place
+   * of a copy with the body.
+   */
   function keepNear(resource: CachedResource, id: string, result: CacheResult, since: NearStamp | undefined) {
-    if (!near || !since || !result.gzip || result.outcome === 'stale-if-error' || result.outcome === 'bypass') return
+    if (!near || !since || result.outcome === 'stale-if-error' || result.outcome === 'bypass') return
     const { status, etag, createdAt, ttl, gzip: body } = result
-    near.cache.set(resource.table, id, { status, etag, createdAt, ttl, gzip: body }, since)
+    if (!body && near.cache.get(resource.table, id)?.gzip) return
+    near.cache.set(resource.table, id, { status, etag, createdAt, ttl, ...(body ? { gzip: body } : {}) }, since)
   }
 
   async function loadAndStore(resource: CachedResource, id: string, generation: string, previous?: EntryMeta) {
@@ -184,7 +189,9 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     const since = near?.live() ? near.cache.stamp(resource.table) : undefined
     if (since && !opts.noCache) {
       const held = near!.cache.get(resource.table, id)
-      if (held && now() - held.createdAt < staleAfterMs(held.ttl)) return fromNear(held)
+      // A copy without its body can only answer a revalidation that matches it.
+      const usable = held && (held.gzip !== undefined || (opts.ifNoneMatch !== undefined && opts.ifNoneMatch === held.etag))
+      if (usable && now() - held.createdAt < staleAfterMs(held.ttl)) return fromNear(held)
     }
     const remember = (result: CacheResult) => {
       keepNear(resource, id, result, since)

@@ -48,6 +48,25 @@ t.test('a hot hit is answered from memory: no Redis cache read', async (t) => {
   t.equal(revalidated.statusCode, 304)
 })
 
+t.test('revalidations are answered from memory too, without the body ever being read', async (t) => {
+  const prefix = uniquePrefix()
+  const [a, b] = [await build(t, services, { REDIS_PREFIX: prefix }), await build(t, services, { REDIS_PREFIX: prefix })]
+  const url = '/tables/near/items/a'
+  const etag = String((await read(a, url)).headers.etag)
+  const revalidate = () => b.inject({ url, headers: { ...auth('read'), 'if-none-match': etag } })
+  let before = await cacheReads()
+  t.equal((await revalidate()).statusCode, 304)
+  t.equal((await cacheReads()) - before, 1, "B's first revalidation asks Redis (for the metadata only)")
+  before = await cacheReads()
+  for (let i = 0; i < 10; i++) t.equal((await revalidate()).statusCode, 304)
+  t.equal((await cacheReads()) - before, 0, 'the next ten do not')
+  before = await cacheReads()
+  const full = await read(b, url)
+  t.equal(full.statusCode, 200)
+  t.same(full.json(), { id: 'a', v: 1 }, 'a request without If-None-Match still gets the body')
+  t.equal((await cacheReads()) - before, 1, 'read from Redis, since memory held no body')
+})
+
 t.test('an invalidation on one API process reaches the near cache of another at once; other tables keep theirs', async (t) => {
   const prefix = uniquePrefix()
   const [a, b] = [await build(t, services, { REDIS_PREFIX: prefix }), await build(t, services, { REDIS_PREFIX: prefix })]
