@@ -554,6 +554,8 @@ t.test('retention: one clean-up schedule fleet-wide; exports finished over JOB_R
   t.same(schedulers.map((s) => s.key), [EXPORT_CLEANUP_SCHEDULER_ID], 'two workers, one schedule')
   t.equal(schedulers[0]!.every, 3600_000, 'hourly')
   await second.stop()
+  // The fleet's own scheduled run would race the one this test drives with its own clock: hold it.
+  await cleanup.pause()
 
   const recent = (await app.inject({ url: '/exports?status=completed&limit=100', headers: auth('export') })).json().exports as View[]
   t.ok(recent.length >= 2, 'and the completed exports of the tests above')
@@ -592,4 +594,5 @@ t.test('retention: one clean-up schedule fleet-wide; exports finished over JOB_R
   t.notOk((await readdir(join(exportDir, prefix)).catch(() => [] as string[])).some((id) => recent.some((r) => r.id === id)))
   t.ok(await store.get('old-running'))
   await store.remove('old-running')
+  await cleanup.resume()
 })
