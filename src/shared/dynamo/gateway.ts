@@ -15,7 +15,7 @@ import {
 import { errors } from '../errors.ts'
 import type { LogSink } from '../logger.ts'
 import { mapDynamoError } from './errors.ts'
-import { estimateReadUnits, type ReadBudget } from './read-budget.ts'
+import { type Admission, estimateReadUnits, type ReadBudget } from './read-budget.ts'
 
 /** User requests may use the whole read budget; background work only what users leave. */
 export type CallPriority = 'user' | 'background'
@@ -93,8 +93,9 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
     async send<Output>(table: string | null, command: { input: object; constructor: { name: string } }) {
       const operation = command.constructor.name.replace(/Command$/, '')
       const isRead = READ_OPERATIONS.has(operation) && table !== null && budget?.enabled === true
+      let admission: Admission | undefined
       if (isRead) {
-        await budget!.admit(table, priority)
+        admission = await budget!.admit(table, priority)
         ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
       }
       const started = performance.now()
@@ -105,11 +106,13 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
         observe?.({ operation, table, ms })
         if (isRead) {
           const consumed = (output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity?.CapacityUnits
-          budget!.charge(table, consumed ?? estimateReadUnits(output as never))
+          budget!.settle(admission, consumed ?? estimateReadUnits(output as never))
         }
         return output
       } catch (err) {
         const ms = performance.now() - started
+        // A failed read (throttled, timed out, refused) consumed nothing we know of: give the reservation back.
+        budget?.settle(admission, 0)
         observe?.({ operation, table, ms, error: (err as Error).name })
         if (err instanceof BrokenCircuitError) {
           throw new errors.DC_ERR_DYNAMO_UNAVAILABLE('circuit breaker open', { cause: err })

@@ -9,26 +9,42 @@ import type { CallPriority } from './gateway.ts'
  * is left below budget x (1 - USER_RESERVED_SHARE), so it yields while users are busy and catches up after.
  */
 export interface ReadBudget {
-  /** Throws DC_ERR_BUDGET_EXHAUSTED when this priority may not read the table in this second. */
-  admit(table: string, priority: CallPriority): Promise<void>
-  /** Records what a call consumed (fire and forget). */
-  charge(table: string, units: number): void
+  /**
+   * Admits a read and reserves its smallest cost (0.5 unit) at once, so concurrent callers see each
+   * other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED when this priority may not
+   * read the table in this second. Undefined when Redis cannot say (reads go on unbudgeted).
+   */
+  admit(table: string, priority: CallPriority): Promise<Admission | undefined>
+  /** Replaces the reservation with what the call consumed (0 for a failed call). Fire and forget. */
+  settle(admission: Admission | undefined, units: number): void
   readonly enabled: boolean
 }
 
+export interface Admission {
+  /** The counter of the second the read was admitted in. */
+  key: string
+  reserved: number
+}
+
+/** The least a read costs: an eventually consistent read of up to 4 KB. */
+export const MIN_READ_UNITS = 0.5
+
 /*
- * KEYS[1] the table's counter for this second; ARGV[1] the limit for the caller's priority.
- * Returns 1 when the caller may read, 0 when the second's consumption already reached its limit.
+ * KEYS[1] the table's counter for this second; ARGV[1] the limit for the caller's priority,
+ * ARGV[2] the units to reserve. Returns 1 (and reserves) when the second's consumption is below the
+ * limit, 0 when it already reached it.
  */
 const ADMIT_SCRIPT = `
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used < tonumber(ARGV[1]) then return 1 end
-return 0
+if used >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], 5)
+return 1
 `
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    dcBudgetAdmit(key: string, limit: number): Result<number, Context>
+    dcBudgetAdmit(key: string, limit: number, reserve: number): Result<number, Context>
   }
 }
 
@@ -43,7 +59,7 @@ export interface ReadBudgetOptions {
 const defined = new WeakSet<Redis>()
 
 export function createReadBudget({ redis, keys, unitsPerSecond, userReservedShare, now = Date.now }: ReadBudgetOptions): ReadBudget {
-  if (unitsPerSecond <= 0) return { enabled: false, admit: async () => {}, charge: () => {} }
+  if (unitsPerSecond <= 0) return { enabled: false, admit: async () => undefined, settle: () => {} }
   if (!defined.has(redis)) {
     redis.defineCommand('dcBudgetAdmit', { numberOfKeys: 1, lua: ADMIT_SCRIPT })
     defined.add(redis)
@@ -57,19 +73,22 @@ export function createReadBudget({ redis, keys, unitsPerSecond, userReservedShar
   return {
     enabled: true,
     async admit(table, priority) {
+      const key = keys.budget(table, second())
       let allowed = 1
       try {
-        allowed = await redis.dcBudgetAdmit(keys.budget(table, second()), limits[priority])
+        allowed = await redis.dcBudgetAdmit(key, limits[priority], MIN_READ_UNITS)
       } catch {
         // Without Redis the budget cannot be shared; reads go on rather than all failing.
-        return
+        return undefined
       }
       if (!allowed) throw errors.DC_ERR_BUDGET_EXHAUSTED(table)
+      return { key, reserved: MIN_READ_UNITS }
     },
-    charge(table, units) {
-      if (units <= 0) return
-      const key = keys.budget(table, second())
-      redis.multi().incrbyfloat(key, units).expire(key, 5).exec().catch(() => {})
+    settle(admission, units) {
+      if (!admission) return
+      const delta = units - admission.reserved
+      if (delta === 0) return
+      redis.multi().incrbyfloat(admission.key, delta).expire(admission.key, 5).exec().catch(() => {})
     },
   }
 }
