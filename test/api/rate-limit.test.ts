@@ -11,7 +11,8 @@ const isErrorShape = (body: Record<string, unknown>, statusCode: number, code: s
 
 t.test('600 a minute per key across two API instances; the 601st gets 429; another key is unaffected', async (t) => {
   const prefix = uniquePrefix()
-  const apis = [await build(t, services, { REDIS_PREFIX: prefix }), await build(t, services, { REDIS_PREFIX: prefix })]
+  const limited = { REDIS_PREFIX: prefix, RATE_LIMIT_PER_MIN: '600' }
+  const apis = [await build(t, services, limited), await build(t, services, limited)]
   const statuses: number[] = []
   for (let batch = 0; batch < 12; batch++) {
     const answers = await Promise.all(
