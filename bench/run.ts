@@ -14,7 +14,7 @@ import { type BenchOptions, parseOptions, USAGE } from './lib/options.ts'
 import { markdownTable, type Row, textTable, updateBenchmarksMd, writeJson } from './lib/report.ts'
 import { type BenchStack, describeRefMode, startStack } from './lib/stack.ts'
 import type { ScenarioContext } from './scenarios/context.ts'
-import { runScenario, SCENARIOS } from './scenarios/index.ts'
+import { RUN_ORDER, runScenario, SCENARIOS } from './scenarios/index.ts'
 
 const RESULTS = fileURLToPath(new URL('./results/latest.json', import.meta.url))
 const BENCHMARKS_MD = fileURLToPath(new URL('../BENCHMARKS.md', import.meta.url))
@@ -78,13 +78,14 @@ async function main(): Promise<number> {
   const ctx: ScenarioContext = { options, stack, load, cleanup, log, measure: (series, rounds) => measureInterleaved(settings, series, rounds) }
 
   const startedAt = new Date()
-  const rows: Row[] = []
-  for (const scenario of SCENARIOS) {
+  const byScenario = new Map<string, Row[]>()
+  for (const scenario of RUN_ORDER) {
     if (options.only.size > 0 && !options.only.has(scenario.id)) continue
     log(`${scenario.id}. ${scenario.title}`)
-    rows.push(...(await runScenario(scenario, ctx)))
+    byScenario.set(scenario.id, await runScenario(scenario, ctx))
     if (aborting) throw new Error('interrupted: no results written')
   }
+  const rows: Row[] = SCENARIOS.flatMap((scenario) => byScenario.get(scenario.id) ?? [])
 
   const run = describeRun(stack, load.name)
   const mode = options.quick ? 'quick' : 'full'
