@@ -544,6 +544,32 @@ t.test('S3 storage: index + filter export, gzip CSV through a multipart upload, 
   t.pass('a cancelled export leaves nothing in the bucket')
 })
 
+t.test("an export whose table is denied later answers like a missing export on every export route", async (t) => {
+  const id = await create(app, { table: 'users', format: 'jsonl' })
+  const done = await finished(app, id)
+  t.equal(done.status, 'completed')
+  // The same deployment after an operator denies the table.
+  const denying = await build(t, viaProxy, { ...overrides, TABLES_DENY: 'secret*,users' })
+  const missing = 'no-such-export-000000'
+  const routes = [
+    { method: 'GET' as const, url: (x: string) => `/exports/${x}` },
+    { method: 'DELETE' as const, url: (x: string) => `/exports/${x}` },
+    { method: 'GET' as const, url: (x: string) => `/exports/${x}/events` },
+    { method: 'GET' as const, url: (x: string) => `/exports/${x}/download` },
+  ]
+  for (const { method, url } of routes) {
+    const [denied, absent] = [
+      await denying.inject({ method, url: url(id), headers: auth('export') }),
+      await denying.inject({ method, url: url(missing), headers: auth('export') }),
+    ]
+    t.same([denied.statusCode, denied.json().code], [404, 'DC_ERR_EXPORT_NOT_FOUND'], `${method} ${url(':id')}`)
+    t.equal(denied.body.replaceAll(id, missing), absent.body, `${method} ${url(':id')}: the same body as a missing export`)
+  }
+  const listed = (await denying.inject({ url: '/exports?limit=100', headers: auth('export') })).json().exports as View[]
+  t.notOk(listed.some((e) => e.id === id), 'left out of the history')
+  t.equal((await view(app, id)).status, 'completed', 'untouched: the first deployment still sees it')
+})
+
 t.test('retention: one clean-up schedule fleet-wide; exports finished over JOB_RETENTION_DAYS ago go with their files', async (t) => {
   const keys = createRedisKeys(prefix)
   const cleanup = new Queue('export-cleanup', { connection: redis, prefix: keys.queuePrefix })

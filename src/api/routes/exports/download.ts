@@ -54,7 +54,7 @@ export default async function downloadRoute(app: FastifyInstance, { api }: { api
       authenticateBearer(app, request)
     }
     const record: ExportRecord | undefined = await api.store.get(id)
-    if (!record) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     if (record.status !== 'completed' || !record.file) throw errors.DC_ERR_EXPORT_NOT_READY(id, record.status)
     let file: Awaited<ReturnType<typeof api.storage.openFile>>
     try {

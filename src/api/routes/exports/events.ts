@@ -66,7 +66,7 @@ export default async function eventsRoute(app: FastifyInstance, { api }: { api: 
     const { id } = request.params as { id: string }
     if (!acceptsEventStream(request.headers.accept)) throw errors.DC_ERR_NOT_ACCEPTABLE('This route answers text/event-stream only')
     const { record, lastEventId: latest } = await store.snapshot(id)
-    if (!record) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     const presented = request.headers['last-event-id']
     // Only an id this stream could have issued resumes; anything else gets the current state.
     const resumeAfter =

@@ -32,9 +32,10 @@ export default async function exportRoutes(app: FastifyInstance) {
     storage.close()
   })
 
+  /** An export, or 404 when there is none, or when TABLES_ALLOW/TABLES_DENY no longer expose its table. */
   async function load(id: string): Promise<ExportRecord> {
     const record = await store.get(id)
-    if (!record) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     return record
   }
 
@@ -105,7 +106,8 @@ export default async function exportRoutes(app: FastifyInstance) {
     if (q.cursor && !before) throw errors.DC_ERR_INVALID_CURSOR()
     const page = await store.list({ limit: q.limit, ...(q.status ? { status: q.status } : {}), ...(before ? { before } : {}) })
     return {
-      exports: page.records.map(api.view),
+      // Exports of tables the allow/deny lists no longer expose are left out, as if they did not exist.
+      exports: page.records.filter((record) => app.tableAllowed(record.table)).map(api.view),
       cursor: page.next ? app.cursors.encode({ m: { S: page.next } }, listBinding(q.status)) : null,
     }
   })
@@ -130,6 +132,7 @@ export default async function exportRoutes(app: FastifyInstance) {
     },
   }, async (request) => {
     const { id } = request.params as { id: string }
+    await load(id)
     const { before, changed } = await store.finish(id, 'cancelled')
     if (before === 'missing') throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     if (!changed) throw errors.DC_ERR_EXPORT_FINISHED(id, before)
