@@ -86,6 +86,7 @@ export const ConfigSchema = Type.Object({
   BREAKER_RECOVERY_MS: Int(60000, 100, 'how long the breaker stays open before it tries again'),
   DYNAMO_READ_BUDGET: Int(0, 0, 'read units per second per table shared by API and workers; 0 = unlimited'),
   USER_RESERVED_SHARE: Ratio(0.5, 'share of the read budget background jobs may never take'),
+  DYNAMO_WRITE_BUDGET: Int(0, 0, 'write units per second per table shared by every batch-writing worker; 0 = unlimited'),
   RATE_LIMIT_PER_MIN: Int(600, 1, 'requests per minute per API key'),
   CORS_ORIGINS: Type.String({
     default: '',

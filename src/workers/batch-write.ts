@@ -17,7 +17,7 @@ import {
 } from '../shared/batches/index.ts'
 import { invalidateTable } from '../shared/cache/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
-import { deferJob } from './defer.ts'
+import { deferJob, isBudgetExhausted } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
 
 const gunzip = promisify(gunzipCallback)
@@ -32,6 +32,13 @@ export interface BatchWriteOptions {
 }
 
 export const BATCH_WRITE_DEFAULTS: BatchWriteOptions = { parallelCalls: 4, retry: DEFAULT_RETRY, invalidateEveryMs: 1000 }
+
+/** A call that waited for write budget when the worker began to stop: it is handed back unsent. */
+class BudgetWaitStopped extends Error {
+  override name = 'BudgetWaitStopped'
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** DynamoDB's limits for one BatchWriteItem: 25 requests and 16 MB, of which 1 MB is left for the envelope. */
 const MAX_OPS_PER_CALL = 25
@@ -136,6 +143,23 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
       }
     }
 
+    /**
+     * One BatchWriteItem call. While the table's write budget (DYNAMO_WRITE_BUDGET) is used up for this
+     * second it waits for the next one: not a failed call, no attempt spent. A stopping worker stops waiting.
+     */
+    async function sendWithinBudget(indexes: number[]): Promise<BatchWriteItemCommandOutput> {
+      const requests = indexes.map((i) => toWriteRequest(operations[i]!))
+      for (;;) {
+        try {
+          return await gateway.send<BatchWriteItemCommandOutput>(table, new BatchWriteItemCommand({ RequestItems: { [table]: requests } }))
+        } catch (err) {
+          if (!isBudgetExhausted(err)) throw err
+          if (signal?.aborted) throw new BudgetWaitStopped()
+          await sleep(1000 - (Date.now() % 1000) + Math.random() * 50)
+        }
+      }
+    }
+
     /** One call of up to 25 operations, with its unprocessed part retried; returns split groups to queue. */
     async function writeGroup(group: number[]): Promise<number[][]> {
       let sent = group
@@ -144,9 +168,9 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
           sent = indexes
           let out: BatchWriteItemCommandOutput
           try {
-            const requests = indexes.map((i) => toWriteRequest(operations[i]!))
-            out = await gateway.send(table, new BatchWriteItemCommand({ RequestItems: { [table]: requests } }))
+            out = await sendWithinBudget(indexes)
           } catch (err) {
+            if (err instanceof BudgetWaitStopped) throw err
             await save({ confirmed: [], calls: 1 })
             throw err
           }
@@ -166,6 +190,8 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
         }
         return []
       } catch (err) {
+        // Nothing of it was sent: back to the queue, which the stopping worker hands back with the job.
+        if (err instanceof BudgetWaitStopped) return [sent]
         if (codeOf(err) === 'DC_ERR_DYNAMO_REJECTED') {
           // DynamoDB refuses the whole call for one bad request: halve until the bad one is alone.
           if (sent.length === 1) {

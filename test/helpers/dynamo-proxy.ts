@@ -22,6 +22,8 @@ export interface FaultPlan {
 
 export interface CallRecord {
   operation: string
+  /** ms since epoch the call reached the proxy */
+  at: number
   table: string | undefined
   /** What happened: forwarded, which fault, or 'unprocessed' when every request was handed back unsent. */
   result: 'forwarded' | 'fail500' | 'throttle' | 'drop' | 'unprocessed'
@@ -133,7 +135,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
       // Batch calls name their table in RequestItems; one table per call is what dynacache sends.
       table = (input.TableName as string | undefined) ?? Object.keys((input.RequestItems ?? {}) as Json)[0]
     } catch {}
-    const record = (result: CallRecord['result'], extra: Partial<CallRecord> = {}) => calls.push({ operation, table, result, ...extra })
+    const record = (result: CallRecord['result'], extra: Partial<CallRecord> = {}) => calls.push({ operation, table, result, at: Date.now(), ...extra })
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs))
     const roll = Math.random()
     const { drop = 0, fail500 = 0, throttle = 0 } = faults

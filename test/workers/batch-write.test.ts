@@ -33,10 +33,11 @@ const proxy = await startDynamoProxy(services.dynamoEndpoint)
 t.teardown(() => proxy.close())
 const viaProxy = { ...services, dynamoEndpoint: proxy.endpoint }
 const dynamo = testDynamo(t, services.dynamoEndpoint)
-for (const table of ['bulk', 'killed', 'refused', 'resumed']) await createTable(dynamo, table, { id: 'S' })
+for (const table of ['bulk', 'killed', 'refused', 'resumed', 'budgeted']) await createTable(dynamo, table, { id: 'S' })
 
 const app = await build(t, viaProxy)
 const config = testConfig(viaProxy, { REDIS_PREFIX: app.config.REDIS_PREFIX })
+const baseConfig = config
 const store = createBatchStore({ redis: app.redis, keys: app.keys, retentionDays: config.JOB_RETENTION_DAYS })
 const queue = app.queues.queue('batch-write')
 // A Queue whose first connection check times out stays broken (producers.ts caches it), so open it up front.
@@ -47,7 +48,7 @@ interface Tap {
 }
 
 /** A real BullMQ Worker in this process running the batch-write processor with `options`. */
-async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, concurrency = 2) {
+async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, concurrency = 2, config = baseConfig) {
   const logger = createLogger(config, 'test-batch-worker')
   const keys = createRedisKeys(config.REDIS_PREFIX)
   const redis = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'test-commands' })
@@ -235,6 +236,30 @@ t.test('SIGKILL mid-batch and restart: completes, confirmed operations are never
   t.ok(total - 3000 <= 4 * 25, `${total - 3000} operations were in flight at the kill and sent again (at most 4 calls of 25)`)
   t.equal(reached.size, 3000)
   await assertTableExact(t, 'killed', items)
+})
+
+t.test('DYNAMO_WRITE_BUDGET: the calls wait for budget, second by second; nothing is lost or failed', async (t) => {
+  // 100 write units a second for 600 small items: at least 5 seconds, whatever the parallelism.
+  const budgeted = testConfig(viaProxy, { REDIS_PREFIX: app.config.REDIS_PREFIX, DYNAMO_WRITE_BUDGET: '100' })
+  await startBatchWorker(t, { parallelCalls: 4 }, 2, budgeted)
+  const items = Array.from({ length: 600 }, (_, i) => ({ id: { S: `w${String(i).padStart(4, '0')}` }, v: { N: String(i) } }))
+  proxy.reset()
+  const started = Date.now()
+  const view = await settled(await post('budgeted', items as never), 30_000)
+  const ms = Date.now() - started
+  t.match(view, { status: 'completed', written: 600, failed: 0 })
+  const perSecond = new Map<number, number>()
+  for (const call of proxy.calls) {
+    if (call.operation !== 'BatchWriteItem' || call.table !== 'budgeted' || call.result !== 'forwarded') continue
+    const second = Math.floor(call.at / 1000)
+    perSecond.set(second, (perSecond.get(second) ?? 0) + (call.requests?.length ?? 0))
+  }
+  const busiest = Math.max(...perSecond.values())
+  t.comment(`600 puts in ${ms} ms; items per second: ${[...perSecond.values()].join(', ')}`)
+  t.ok(ms >= 4500, `took ${ms} ms: held to about 100 a second`)
+  // One call (25 items) may start just below the limit and take the second past it.
+  t.ok(busiest <= 125, `at most 125 items reached DynamoDB in any second (${busiest})`)
+  t.equal((await scanTable('budgeted')).length, 600, 'every item is in the table')
 })
 
 async function storeBatch(table: string, operations: BatchOperation[]) {

@@ -28,6 +28,14 @@ export function createConfiguredGateway(deps: {
       unitsPerSecond: config.DYNAMO_READ_BUDGET,
       userReservedShare: config.USER_RESERVED_SHARE,
     }),
+    // Only batch writes spend it, and they are all background work: no share is held back.
+    writeBudget: createReadBudget({
+      redis: deps.redis,
+      keys: deps.keys,
+      unitsPerSecond: config.DYNAMO_WRITE_BUDGET,
+      userReservedShare: 0,
+      counter: (keys, table, epochSecond) => keys.writeBudget(table, epochSecond),
+    }),
     ...(deps.logger ? { logger: deps.logger } : {}),
     ...(deps.observe ? { observe: deps.observe } : {}),
   })

@@ -50,12 +50,29 @@ export interface GatewayOptions {
   slowCallMs: number
   resilience: ResilienceOptions
   budget?: ReadBudget
+  /** DYNAMO_WRITE_BUDGET, charged by BatchWriteItem calls (a unit per item at least). */
+  writeBudget?: ReadBudget
   logger?: LogSink
   /** Called after every call (metrics, tests). */
   observe?(call: CallObservation): void
 }
 
 const READ_OPERATIONS = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem'])
+
+type ConsumedCapacity = { CapacityUnits?: number }
+/** What a call reported as consumed: one entry for reads, one per table for BatchWriteItem. */
+function consumedUnits(output: { ConsumedCapacity?: ConsumedCapacity | ConsumedCapacity[] }): number | undefined {
+  const consumed = output.ConsumedCapacity
+  if (consumed === undefined) return undefined
+  return (Array.isArray(consumed) ? consumed : [consumed]).reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0)
+}
+
+/** The write requests of a BatchWriteItem call on `table`, and how many came back unprocessed. */
+function writeRequests(input: object, table: string, output?: object): { sent: number; left: number } {
+  const sent = (input as { RequestItems?: Record<string, unknown[]> }).RequestItems?.[table]?.length ?? 0
+  const left = (output as { UnprocessedItems?: Record<string, unknown[]> } | undefined)?.UnprocessedItems?.[table]?.length ?? 0
+  return { sent, left }
+}
 const TRANSIENT = /^(ThrottlingException|ProvisionedThroughputExceededException|RequestLimitExceeded|InternalServerError|ServiceUnavailable|TimeoutError|RequestTimeout|TaskCancelledError)$/
 const isTransient = (err: Error) =>
   TRANSIENT.test(err.name) || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 500 ||
@@ -71,7 +88,7 @@ const STATE_NAMES: Record<CircuitState, BreakerState> = {
 }
 
 export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
-  const { client, priority, slowCallMs, resilience, budget, logger, observe } = options
+  const { client, priority, slowCallMs, resilience, budget, writeBudget, logger, observe } = options
   // The breaker wraps the retries, so one call that fails after every attempt counts once.
   const breaker = circuitBreaker(handleWhen(isOutage), {
     halfOpenAfter: resilience.breakerRecoveryMs,
@@ -93,26 +110,33 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
     async send<Output>(table: string | null, command: { input: object; constructor: { name: string } }) {
       const operation = command.constructor.name.replace(/Command$/, '')
       const isRead = READ_OPERATIONS.has(operation) && table !== null && budget?.enabled === true
+      const isBudgetedWrite = operation === 'BatchWriteItem' && table !== null && writeBudget?.enabled === true
       let admission: Admission | undefined
       if (isRead) {
         admission = await budget!.admit(table, priority)
         ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
+      } else if (isBudgetedWrite) {
+        // A write unit per item at least: reserve them all, so parallel calls see each other at once.
+        admission = await writeBudget!.admit(table, priority, Math.max(1, writeRequests(command.input, table).sent))
+        ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
       }
+      const spent = isRead ? budget : isBudgetedWrite ? writeBudget : undefined
       const started = performance.now()
       try {
         const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>)
         const ms = performance.now() - started
         if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
         observe?.({ operation, table, ms })
-        if (isRead) {
-          const consumed = (output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity?.CapacityUnits
-          budget!.settle(admission, consumed ?? estimateReadUnits(output as never))
+        if (isRead) budget!.settle(admission, consumedUnits(output as never) ?? estimateReadUnits(output as never))
+        if (isBudgetedWrite) {
+          const { sent, left } = writeRequests(command.input, table!, output as object)
+          writeBudget!.settle(admission, consumedUnits(output as never) ?? sent - left)
         }
         return output
       } catch (err) {
         const ms = performance.now() - started
         // A failed read (throttled, timed out, refused) consumed nothing we know of: give the reservation back.
-        budget?.settle(admission, 0)
+        spent?.settle(admission, 0)
         observe?.({ operation, table, ms, error: (err as Error).name })
         if (err instanceof BrokenCircuitError) {
           throw new errors.DC_ERR_DYNAMO_UNAVAILABLE('circuit breaker open', { cause: err })

@@ -4,7 +4,8 @@ import type { RedisKeys } from '../redis/keys.ts'
 import type { CallPriority } from './gateway.ts'
 
 /**
- * DYNAMO_READ_BUDGET read units per second per table, shared by every API and worker process through
+ * A capacity budget: DYNAMO_READ_BUDGET read units (or, built with its own counter,
+ * DYNAMO_WRITE_BUDGET write units) per second per table, shared by every API and worker process through
  * one Redis counter per table and second. Users may take the whole budget; background work only what
  * is left below budget x (1 - USER_RESERVED_SHARE), so it yields while users are busy and catches up after.
  */
@@ -14,7 +15,7 @@ export interface ReadBudget {
    * other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED when this priority may not
    * read the table in this second. Undefined when Redis cannot say (reads go on unbudgeted).
    */
-  admit(table: string, priority: CallPriority): Promise<Admission | undefined>
+  admit(table: string, priority: CallPriority, reserve?: number): Promise<Admission | undefined>
   /** Replaces the reservation with what the call consumed (0 for a failed call). Fire and forget. */
   settle(admission: Admission | undefined, units: number): void
   readonly enabled: boolean
@@ -53,12 +54,21 @@ export interface ReadBudgetOptions {
   keys: RedisKeys
   unitsPerSecond: number
   userReservedShare: number
+  /** The counter of a table and second: the read budget's by default; the write budget has its own. */
+  counter?: (keys: RedisKeys, table: string, epochSecond: number) => string
   now?: () => number
 }
 
 const defined = new WeakSet<Redis>()
 
-export function createReadBudget({ redis, keys, unitsPerSecond, userReservedShare, now = Date.now }: ReadBudgetOptions): ReadBudget {
+export function createReadBudget({
+  redis,
+  keys,
+  unitsPerSecond,
+  userReservedShare,
+  counter = (k, table, epochSecond) => k.budget(table, epochSecond),
+  now = Date.now,
+}: ReadBudgetOptions): ReadBudget {
   if (unitsPerSecond <= 0) return { enabled: false, admit: async () => undefined, settle: () => {} }
   if (!defined.has(redis)) {
     redis.defineCommand('dcBudgetAdmit', { numberOfKeys: 1, lua: ADMIT_SCRIPT })
@@ -72,17 +82,17 @@ export function createReadBudget({ redis, keys, unitsPerSecond, userReservedShar
 
   return {
     enabled: true,
-    async admit(table, priority) {
-      const key = keys.budget(table, second())
+    async admit(table, priority, reserve = MIN_READ_UNITS) {
+      const key = counter(keys, table, second())
       let allowed = 1
       try {
-        allowed = await redis.dcBudgetAdmit(key, limits[priority], MIN_READ_UNITS)
+        allowed = await redis.dcBudgetAdmit(key, limits[priority], reserve)
       } catch {
-        // Without Redis the budget cannot be shared; reads go on rather than all failing.
+        // Without Redis the budget cannot be shared; calls go on rather than all failing.
         return undefined
       }
       if (!allowed) throw errors.DC_ERR_BUDGET_EXHAUSTED(table)
-      return { key, reserved: MIN_READ_UNITS }
+      return { key, reserved: reserve }
     },
     settle(admission, units) {
       if (!admission) return

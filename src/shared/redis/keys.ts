@@ -22,6 +22,8 @@ export interface RedisKeys {
   readonly cachedTables: string
   /** Read units a table consumed in one second (the shared read budget). */
   budget(table: string, epochSecond: number): string
+  /** Write units a table consumed in one second (the shared write budget of batch writes). */
+  writeBudget(table: string, epochSecond: number): string
   /** Sorted set of a table's most requested cached reads (members are resource JSON), for prefetch. */
   hotReads(table: string): string
   /** A batch write's hash (status, counters) or one of its parts: operations, confirmed bitmap, per-operation errors. */
@@ -54,6 +56,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     lock: (table, id) => `${tag(table)}:l:${id}`,
     cachedTables: `${tag(null)}:tables`,
     budget: (table, epochSecond) => `${tag(table)}:budget:${epochSecond}`,
+    writeBudget: (table, epochSecond) => `${tag(table)}:wbudget:${epochSecond}`,
     hotReads: (table) => `${tag(table)}:hot`,
     batch: (table, id, part) => `${tag(table)}:b:${id}${part ? `:${part}` : ''}`,
     idempotency: (table, digest) => `${tag(table)}:idem:${digest}`,
