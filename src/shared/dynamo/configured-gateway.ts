@@ -4,7 +4,7 @@ import type { LogSink } from '../logger.ts'
 import type { RedisKeys } from '../redis/keys.ts'
 import type { DynamoClients } from './client.ts'
 import { type CallObservation, type CallPriority, createDynamoGateway, type DynamoGateway, resilienceFrom } from './gateway.ts'
-import { createReadBudget } from './read-budget.ts'
+import { createCapacityBudget } from './capacity-budget.ts'
 
 /** The gateway as both process roles build it from config: the API as 'user', workers as 'background'. */
 export function createConfiguredGateway(deps: {
@@ -22,14 +22,14 @@ export function createConfiguredGateway(deps: {
     priority,
     slowCallMs: config.SLOW_CALL_MS,
     resilience: resilienceFrom(config, priority),
-    budget: createReadBudget({
+    budget: createCapacityBudget({
       redis: deps.redis,
       keys: deps.keys,
       unitsPerSecond: config.DYNAMO_READ_BUDGET,
       userReservedShare: config.USER_RESERVED_SHARE,
     }),
     // Only batch writes spend it, and they are all background work: no share is held back.
-    writeBudget: createReadBudget({
+    writeBudget: createCapacityBudget({
       redis: deps.redis,
       keys: deps.keys,
       unitsPerSecond: config.DYNAMO_WRITE_BUDGET,

@@ -15,7 +15,7 @@ import {
 import { errors } from '../errors.ts'
 import type { LogSink } from '../logger.ts'
 import { mapDynamoError } from './errors.ts'
-import { type Admission, estimateReadUnits, type ReadBudget } from './read-budget.ts'
+import { type Admission, estimateReadUnits, type CapacityBudget } from './capacity-budget.ts'
 
 /** User requests may use the whole read budget; background work only what users leave. */
 export type CallPriority = 'user' | 'background'
@@ -49,9 +49,9 @@ export interface GatewayOptions {
   priority: CallPriority
   slowCallMs: number
   resilience: ResilienceOptions
-  budget?: ReadBudget
+  budget?: CapacityBudget
   /** DYNAMO_WRITE_BUDGET, charged by BatchWriteItem calls (a unit per item at least). */
-  writeBudget?: ReadBudget
+  writeBudget?: CapacityBudget
   logger?: LogSink
   /** Called after every call (metrics, tests). */
   observe?(call: CallObservation): void

@@ -9,7 +9,7 @@ import type { CallPriority } from './gateway.ts'
  * one Redis counter per table and second. Users may take the whole budget; background work only what
  * is left below budget x (1 - USER_RESERVED_SHARE), so it yields while users are busy and catches up after.
  */
-export interface ReadBudget {
+export interface CapacityBudget {
   /**
    * Admits a read and reserves its smallest cost (0.5 unit) at once, so concurrent callers see each
    * other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED when this priority may not
@@ -49,7 +49,7 @@ declare module 'ioredis' {
   }
 }
 
-export interface ReadBudgetOptions {
+export interface CapacityBudgetOptions {
   redis: Redis
   keys: RedisKeys
   unitsPerSecond: number
@@ -61,14 +61,14 @@ export interface ReadBudgetOptions {
 
 const defined = new WeakSet<Redis>()
 
-export function createReadBudget({
+export function createCapacityBudget({
   redis,
   keys,
   unitsPerSecond,
   userReservedShare,
   counter = (k, table, epochSecond) => k.budget(table, epochSecond),
   now = Date.now,
-}: ReadBudgetOptions): ReadBudget {
+}: CapacityBudgetOptions): CapacityBudget {
   if (unitsPerSecond <= 0) return { enabled: false, admit: async () => undefined, settle: () => {} }
   if (!defined.has(redis)) {
     redis.defineCommand('dcBudgetAdmit', { numberOfKeys: 1, lua: ADMIT_SCRIPT })
