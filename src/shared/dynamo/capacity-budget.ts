@@ -11,8 +11,8 @@ import type { CallPriority } from './gateway.ts'
  */
 export interface CapacityBudget {
   /**
-   * Admits a read and reserves its smallest cost (0.5 unit) at once, so concurrent callers see each
-   * other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED when this priority may not
+   * Admits a call and reserves `reserve` units at once (by default a read's smallest cost, 0.5), so
+   * concurrent callers see each other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED when this priority may not
    * read the table in this second. Undefined when Redis cannot say (reads go on unbudgeted).
    */
   admit(table: string, priority: CallPriority, reserve?: number): Promise<Admission | undefined>
