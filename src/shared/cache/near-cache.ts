@@ -10,6 +10,8 @@ export interface NearEntry {
   ttl: number
   /** Absent when only a 304 was ever answered from it (a revalidation reads no body from Redis). */
   gzip?: Buffer
+  /** The inflated body, kept once a client without gzip has asked for it. */
+  plain?: Buffer
 }
 
 export interface NearCacheOptions {
@@ -54,7 +56,7 @@ const OVERHEAD_BYTES = 256
 export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCache {
   const entries = new LRUCache<string, Held>({
     maxSize: maxBytes,
-    sizeCalculation: (held) => (held.gzip?.length ?? 0) + OVERHEAD_BYTES,
+    sizeCalculation: (held) => (held.gzip?.length ?? 0) + (held.plain?.length ?? 0) + OVERHEAD_BYTES,
     ttl: ttlMs,
     // Expiry is checked on read; no timers per entry.
     ttlAutopurge: false,
@@ -80,7 +82,7 @@ export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCach
     set(table, id, entry, since) {
       if (since.allEpoch !== allEpoch || since.epoch !== (epochs.get(table) ?? 0)) return
       // An entry larger than the whole budget is not kept.
-      if ((entry.gzip?.length ?? 0) + OVERHEAD_BYTES > maxBytes) return
+      if ((entry.gzip?.length ?? 0) + (entry.plain?.length ?? 0) + OVERHEAD_BYTES > maxBytes) return
       entries.set(keyOf(table, id), { ...entry, epoch: since.epoch, allEpoch })
     },
     dropTable(table) {

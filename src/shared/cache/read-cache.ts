@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
-import { gzip as gzipCallback } from 'node:zlib'
+import { gunzip as gunzipCallback, gunzipSync, gzip as gzipCallback } from 'node:zlib'
 import type { Config } from '../config.ts'
 import { isUnavailable } from '../dynamo/errors.ts'
 import type { LogSink } from '../logger.ts'
@@ -10,6 +10,10 @@ import { type CachedResource, resourceId, ttlFor } from './resources.ts'
 import type { CacheStore, StoredEntry } from './store.ts'
 
 const gzip = promisify(gzipCallback)
+const gunzip = promisify(gunzipCallback)
+/** Below this, inflating inline is cheaper than a trip to the thread pool. */
+const INLINE_GUNZIP_BYTES = 64 * 1024
+const inflate = async (body: Buffer) => (body.length < INLINE_GUNZIP_BYTES ? gunzipSync(body) : gunzip(body))
 
 /** What a loader read from DynamoDB: the exact response body (JSON) and its status. */
 export interface LoadedValue {
@@ -64,8 +68,17 @@ export interface ReadCacheOptions {
   near?: { cache: NearCache; live(): boolean }
 }
 
+export interface GetOptions {
+  /** The single ETag the client sent: a match needs no body. */
+  ifNoneMatch?: string
+  /** Cache-Control: no-cache: load from DynamoDB now. */
+  noCache?: boolean
+  /** The client takes no gzip: a near-cache hit then also keeps (and answers with) the inflated body. */
+  plain?: boolean
+}
+
 export interface ReadCache {
-  get(resource: CachedResource, options?: { ifNoneMatch?: string; noCache?: boolean }): Promise<CacheResult>
+  get(resource: CachedResource, options?: GetOptions): Promise<CacheResult>
   /** Background refresh: loads the entry again unless it is fresh already. One DynamoDB read fleet-wide. */
   refresh(resource: CachedResource): Promise<'refreshed' | 'fresh'>
 }
@@ -101,6 +114,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     createdAt: held.createdAt,
     ttl: held.ttl,
     ...(held.gzip ? { gzip: held.gzip } : {}),
+    ...(held.plain ? { body: held.plain } : {}),
     collapsed: false,
   })
 
@@ -183,7 +197,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
   }
 
 
-  async function get(resource: CachedResource, opts: { ifNoneMatch?: string; noCache?: boolean } = {}): Promise<CacheResult> {
+  async function get(resource: CachedResource, opts: GetOptions = {}): Promise<CacheResult> {
     if (!redisReady()) return bypass(resource)
     const id = resourceId(resource)
     const since = near?.live() ? near.cache.stamp(resource.table) : undefined
@@ -191,7 +205,15 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       const held = near!.cache.get(resource.table, id)
       // A copy without its body can only answer a revalidation that matches it.
       const usable = held && (held.gzip !== undefined || (opts.ifNoneMatch !== undefined && opts.ifNoneMatch === held.etag))
-      if (usable && now() - held.createdAt < staleAfterMs(held.ttl)) return fromNear(held)
+      if (usable && now() - held.createdAt < staleAfterMs(held.ttl)) {
+        // A hot entry read by clients without gzip is inflated once, not on every hit.
+        if (opts.plain && held.gzip && !held.plain) {
+          const plain = await inflate(held.gzip)
+          near!.cache.set(resource.table, id, { ...held, plain }, since)
+          return fromNear({ ...held, plain })
+        }
+        return fromNear(held)
+      }
     }
     const remember = (result: CacheResult) => {
       keepNear(resource, id, result, since)

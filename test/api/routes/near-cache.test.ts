@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib'
 import { PutItemCommand } from '@aws-sdk/client-dynamodb'
 import { Redis } from 'ioredis'
 import t from 'tap'
@@ -46,6 +47,22 @@ t.test('a hot hit is answered from memory: no Redis cache read', async (t) => {
   t.equal(gzip.headers['content-encoding'], 'gzip', 'the stored gzip bytes, as from Redis')
   const revalidated = await app.inject({ url, headers: { ...auth('read'), 'if-none-match': String(gzip.headers.etag) } })
   t.equal(revalidated.statusCode, 304)
+})
+
+t.test('clients without gzip get the plain body from memory, clients with gzip still the stored bytes', async (t) => {
+  const app = await build(t, services, { REDIS_PREFIX: uniquePrefix() })
+  const url = '/tables/near/items/a'
+  const miss = await read(app, url)
+  const before = await cacheReads()
+  for (let i = 0; i < 3; i++) {
+    const plain = await read(app, url)
+    t.equal(plain.headers['content-encoding'], undefined)
+    t.equal(plain.body, miss.body, 'plain: the exact body')
+    const gz = await app.inject({ url, headers: { ...auth('read'), 'accept-encoding': 'gzip' } })
+    t.equal(gz.headers['content-encoding'], 'gzip')
+    t.equal(gunzipSync(gz.rawPayload).toString(), miss.body, 'gzip: the stored bytes')
+  }
+  t.equal((await cacheReads()) - before, 0, 'all from memory')
 })
 
 t.test('revalidations are answered from memory too, without the body ever being read', async (t) => {

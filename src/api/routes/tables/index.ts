@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import type { CachedResource } from '../../../shared/cache/index.ts'
 import { cursorBinding } from '../../../shared/dynamo/readers.ts'
 import { parseFilter } from '../../../shared/dynamo/query-builder.ts'
-import { sendCached, singleEtag, wantsRefresh } from '../../cached-reply.ts'
+import { acceptsGzip, sendCached, singleEtag, wantsRefresh } from '../../cached-reply.ts'
 import { TableParams } from '../schemas.ts'
 import { ItemQuery, ItemsQuery, NotModified, Page, QueryQuery, readErrors, TableDetails } from './schemas.ts'
 
@@ -28,6 +28,7 @@ export default async function tableRoutes(app: FastifyInstance) {
     const result = await app.reads.cache.get(resource, {
       ifNoneMatch: singleEtag(request.headers['if-none-match']),
       noCache,
+      plain: !acceptsGzip(request.headers['accept-encoding']),
     })
     return sendCached(request, reply, result, app.config, noCache)
   }
