@@ -15,6 +15,7 @@ import { startRedisCluster } from '../helpers/cluster.ts'
 import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
 import type { TestServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
+import { sleep, waitFor as waitUntil } from '../helpers/wait.ts'
 
 // The integration paths of cached reads and queues, against a three-master Redis Cluster. Table names
 // are chosen so their hash tags fall on different masters: `{orders}` with `{*}`, `{people}` and `{users}`
@@ -58,18 +59,10 @@ const workerConfig = testConfig(services, {
 const fleet = await startWorkerFleet(workerConfig, createLogger(workerConfig, 'cluster-worker'))
 t.teardown(() => fleet.close(3000))
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const read = (url: string, on: FastifyInstance = app) => on.inject({ url, headers: auth('read') })
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await sleep(50)
-  }
-}
+/** The cluster cases are short: they give up sooner and look more often. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false | null>) => waitUntil(what, probe, 15_000, 50)
 
 /** A purge job's outcome once it finished. */
 async function purged(id: string) {

@@ -18,8 +18,8 @@ import { auth, build, configEnv, testConfig, uniquePrefix } from '../helpers/app
 import { type ChildHandle, startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const services = await startServices(t)
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'people', { id: 'S' })
@@ -124,15 +124,6 @@ async function mailsTo(to: string): Promise<number> {
   return store.emails.filter((m) => m.destination.to.includes(to)).length
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 const prefix = uniquePrefix()
 const overrides = { REDIS_PREFIX: prefix, EXPORT_DIR: exportDir, PUBLIC_URL: 'http://dynacache.test', JOB_STALL_MS: '1500' }

@@ -29,6 +29,7 @@ import { startEntry, waitForLog } from '../../helpers/processes.ts'
 import { S3RVER_CREDENTIALS, startS3 } from '../../helpers/s3.ts'
 import { startServices, type TestServices } from '../../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
+import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const ORDERS = 20_000
 const STATUSES = ['open', 'shipped', 'closed']
@@ -75,17 +76,7 @@ const app = await build(t, viaProxy, overrides)
 const worker = startEntry(t, 'src/workers/main.ts', configEnv(testConfig(viaProxy, { ...overrides, LOG_LEVEL: 'info' })))
 await waitForLog(worker, /worker\.started/)
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false | null>, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 type View = { id: string; status: string; progress: number; processedItems: number; download: string | null; error: string | null; bytes: number | null }
 
