@@ -2,6 +2,7 @@ import {
   type AttributeValue,
   BatchWriteItemCommand,
   CreateTableCommand,
+  DescribeTableCommand,
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb'
@@ -44,6 +45,13 @@ export async function createTable(
   }
   input.AttributeDefinitions = [...attrs].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType: AttributeType as 'S' }))
   await client.send(new CreateTableCommand(input))
+  // dynalite answers ResourceNotFound to writes while a table is still CREATING (seen on a loaded machine).
+  for (let i = 0; i < 500; i++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }))
+    if (Table?.TableStatus === 'ACTIVE') return
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`table ${name} did not become ACTIVE`)
 }
 
 /** Writes items in BatchWriteItem calls of 25, retrying unprocessed ones. */
