@@ -1,12 +1,7 @@
-import { gunzip, gunzipSync } from 'node:zlib'
-import { promisify } from 'node:util'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CacheResult } from '../shared/cache/index.ts'
+import { inflate } from '../shared/cache/inflate.ts'
 import type { Config } from '../shared/config.ts'
-
-const gunzipAsync = promisify(gunzip)
-/** Below this, inflating inline is cheaper than a trip to the thread pool. */
-const INLINE_GUNZIP_BYTES = 64 * 1024
 
 const X_CACHE: Record<CacheResult['outcome'], string> = {
   hit: 'HIT',
@@ -102,7 +97,5 @@ export async function sendCached(
   if (result.gzip && acceptsGzip(request.headers['accept-encoding'])) {
     return reply.header('content-encoding', 'gzip').send(result.gzip)
   }
-  if (result.body) return reply.send(result.body)
-  const gz = result.gzip!
-  return reply.send(gz.length < INLINE_GUNZIP_BYTES ? gunzipSync(gz) : await gunzipAsync(gz))
+  return reply.send(result.body ?? (await inflate(result.gzip!)))
 }

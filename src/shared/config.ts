@@ -51,7 +51,7 @@ export const ConfigSchema = Type.Object({
   STALE_IF_ERROR_TTL: Int(86400, 0, 'seconds past its ttl an entry is kept to be served when DynamoDB fails'),
   CACHE_CHUNK_BYTES: Int(524288, 1024, 'cached values larger than this are stored in chunks of this size'),
   NEAR_CACHE_TTL_MS: Int(1000, 0, 'ms an API process answers a hot hit from memory before asking Redis again (0 = off); invalidations reach it at once'),
-  NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of gzip bodies each API process keeps in its near cache'),
+  NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of bodies (gzip, and inflated for clients without gzip) each API process keeps in its near cache'),
   CURSOR_SECRET: Type.Optional(
     Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API and the workers, the same value)' }),
   ),

@@ -7,18 +7,6 @@ import type { QueuePayload } from '../shared/queues/index.ts'
 import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
 
-/** The field on the export record that says a send began (the claim); `mail:<template>` says it ended. */
-const sendingField = (template: string) => `mail:${template}:sending`
-
-/** Sets the claim unless there is one (returns it) or the export is gone (0); 1 when claimed. */
-const CLAIM_SCRIPT = `
-if redis.call('exists', KEYS[1]) == 0 then return 0 end
-local held = redis.call('hget', KEYS[1], ARGV[1])
-if held then return held end
-redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`
-
 /**
  * Sends an export's email through SES. The message is rendered when it is sent, from the export as
  * it is then, with a freshly signed download link. SES failures throw and the queue retries with
@@ -35,16 +23,6 @@ export default function createEmailProcessor(deps: WorkerDeps, sender: EmailSend
   const { store, tokens } = exportServices(deps)
   const publicUrl = config.PUBLIC_URL.replace(/\/+$/, '')
 
-  /**
-   * Claims the send on the export record (a `mail:` field, so not part of the record's view).
-   * 'claimed', 'gone' when the export was removed, or the earlier attempt's claim when there is one.
-   */
-  async function claimSend(exportId: string, template: string, job: Job): Promise<string> {
-    const claim = JSON.stringify({ jobId: job.id, attempt: job.attemptsMade + 1, at: new Date().toISOString() })
-    const out = (await deps.redis.eval(CLAIM_SCRIPT, 1, deps.keys.exportRecord(exportId), sendingField(template), claim)) as string | number
-    return out === 1 ? 'claimed' : out === 0 ? 'gone' : String(out)
-  }
-
   return async function email(job: Job<QueuePayload<'email'>>) {
     const { template, exportId } = job.data
     const record = await store.get(exportId)
@@ -59,7 +37,7 @@ export default function createEmailProcessor(deps: WorkerDeps, sender: EmailSend
     } else {
       message = failedEmail(record)
     }
-    const claim = await claimSend(exportId, template, job)
+    const claim = await store.claimMail(exportId, template, JSON.stringify({ jobId: job.id, attempt: job.attemptsMade + 1, at: new Date().toISOString() }))
     if (claim === 'gone') return { sent: false, reason: 'export removed' }
     if (claim !== 'claimed') {
       logger.warn({ msg: 'email.outcome-unknown', template, exportId, interrupted: claim, jobId: job.id })
@@ -70,7 +48,7 @@ export default function createEmailProcessor(deps: WorkerDeps, sender: EmailSend
       messageId = await sender.send({ to: record.notify, ...message })
     } catch (err) {
       // SES answered with an error (or could not be reached): nothing was sent, a retry may send.
-      await deps.redis.hdel(deps.keys.exportRecord(exportId), sendingField(template)).catch((cause: Error) =>
+      await store.releaseMail(exportId, template).catch((cause: Error) =>
         logger.warn({ msg: 'email.claim.not-released', template, exportId, err: cause.message }),
       )
       throw err

@@ -5,7 +5,7 @@ import { createDynamoClients } from '../shared/dynamo/client.ts'
 import { createConfiguredGateway } from '../shared/dynamo/configured-gateway.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createQueueProducers, isQueueName, QUEUE_NAMES, type QueueName } from '../shared/queues/index.ts'
-import { closeRedis, createRedis, waitForReady } from '../shared/redis/index.ts'
+import { closeRedis, createConfiguredRedis, waitForReady } from '../shared/redis/index.ts'
 import { createRedisKeys } from '../shared/redis/keys.ts'
 import type { WorkerDeps } from './deps.ts'
 import { scheduleExportCleanup } from './export-cleanup.ts'
@@ -39,9 +39,9 @@ async function schedulePrefetch(queue: Queue, config: Config) {
 export async function startWorkerFleet(config: Config, logger: Logger): Promise<WorkerFleet> {
   const names = selectQueues(config.WORKER_QUEUES)
   const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'worker-commands', logger })
-  const producerRedis = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'fast', name: 'worker-producers', logger })
-  const blocking = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'worker-blocking', logger })
+  const redis = createConfiguredRedis(config, 'blocking', 'worker-commands', logger)
+  const producerRedis = createConfiguredRedis(config, 'fast', 'worker-producers', logger)
+  const blocking = createConfiguredRedis(config, 'blocking', 'worker-blocking', logger)
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(producerRedis, keys.queuePrefix)
   const gateway = createConfiguredGateway({ config, dynamo, redis: producerRedis, keys, priority: 'background', logger })

@@ -6,7 +6,7 @@ import { createDynamoClients, type DynamoClients } from '../../shared/dynamo/cli
 import { createConfiguredGateway } from '../../shared/dynamo/configured-gateway.ts'
 import type { CallObservation, DynamoGateway } from '../../shared/dynamo/gateway.ts'
 import { createQueueProducers, type QueueProducers } from '../../shared/queues/index.ts'
-import { closeRedis, createRedis, waitForReady } from '../../shared/redis/index.ts'
+import { closeRedis, createConfiguredRedis, waitForReady } from '../../shared/redis/index.ts'
 import { createRedisKeys, type RedisKeys } from '../../shared/redis/keys.ts'
 
 declare module 'fastify' {
@@ -30,7 +30,7 @@ export interface ConnectionsOptions {
 
 async function connections(app: FastifyInstance, opts: ConnectionsOptions) {
   const { config } = opts
-  const redis = createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'fast', name: 'api', logger: app.log })
+  const redis = createConfiguredRedis(config, 'fast', 'api', app.log)
   const keys = createRedisKeys(config.REDIS_PREFIX)
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(redis, keys.queuePrefix)

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { createReadStack, type ReadStack } from '../../shared/cache/read-stack.ts'
 import { createCursorCodec, type CursorCodec } from '../../shared/cursor.ts'
-import { createRedis } from '../../shared/redis/index.ts'
+import { createConfiguredRedis } from '../../shared/redis/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,7 +24,7 @@ async function reads(app: FastifyInstance, opts: ReadsPluginOptions) {
     ? {
         ttlMs: config.NEAR_CACHE_TTL_MS,
         maxBytes: config.NEAR_CACHE_MAX_MB * 1024 * 1024,
-        subscriber: createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'api-invalidations', logger: app.log }),
+        subscriber: createConfiguredRedis(config, 'blocking', 'api-invalidations', app.log),
       }
     : undefined
   const stack = createReadStack({

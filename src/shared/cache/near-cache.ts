@@ -17,7 +17,7 @@ export interface NearEntry {
 export interface NearCacheOptions {
   /** How long this process may answer from memory without asking Redis (ms); bounds cross-process lag. */
   ttlMs: number
-  /** Memory budget for the gzip bodies kept (bytes). */
+  /** Memory budget for the bodies kept, gzip and inflated (bytes). */
   maxBytes: number
 }
 
@@ -35,7 +35,6 @@ export interface NearCache {
   /** Forgets one table's entries (null: the table list). O(1): entries of an older epoch are ignored. */
   dropTable(table: string | null): void
   dropAll(): void
-  readonly size: number
 }
 
 export interface NearStamp {
@@ -52,11 +51,12 @@ interface Held extends NearEntry {
 
 /** Entries are small next to this, but a budget of bytes must also account for keys and objects. */
 const OVERHEAD_BYTES = 256
+const sizeOf = (entry: NearEntry) => (entry.gzip?.length ?? 0) + (entry.plain?.length ?? 0) + OVERHEAD_BYTES
 
 export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCache {
   const entries = new LRUCache<string, Held>({
     maxSize: maxBytes,
-    sizeCalculation: (held) => (held.gzip?.length ?? 0) + (held.plain?.length ?? 0) + OVERHEAD_BYTES,
+    sizeCalculation: sizeOf,
     ttl: ttlMs,
     // Expiry is checked on read; no timers per entry.
     ttlAutopurge: false,
@@ -82,7 +82,7 @@ export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCach
     set(table, id, entry, since) {
       if (since.allEpoch !== allEpoch || since.epoch !== (epochs.get(table) ?? 0)) return
       // An entry larger than the whole budget is not kept.
-      if ((entry.gzip?.length ?? 0) + (entry.plain?.length ?? 0) + OVERHEAD_BYTES > maxBytes) return
+      if (sizeOf(entry) > maxBytes) return
       entries.set(keyOf(table, id), { ...entry, epoch: since.epoch, allEpoch })
     },
     dropTable(table) {
@@ -91,9 +91,6 @@ export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCach
     dropAll() {
       allEpoch++
       entries.clear()
-    },
-    get size() {
-      return entries.size
     },
   }
 }

@@ -1,19 +1,16 @@
 import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
-import { gunzip as gunzipCallback, gunzipSync, gzip as gzipCallback } from 'node:zlib'
+import { gzip as gzipCallback } from 'node:zlib'
 import type { Config } from '../config.ts'
 import { isUnavailable } from '../dynamo/errors.ts'
 import type { LogSink } from '../logger.ts'
 import type { EntryMeta } from './entry-layout.ts'
+import { inflate } from './inflate.ts'
 import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
 import { type CachedResource, resourceId, ttlFor } from './resources.ts'
 import type { CacheStore, StoredEntry } from './store.ts'
 
 const gzip = promisify(gzipCallback)
-const gunzip = promisify(gunzipCallback)
-/** Below this, inflating inline is cheaper than a trip to the thread pool. */
-const INLINE_GUNZIP_BYTES = 64 * 1024
-const inflate = async (body: Buffer) => (body.length < INLINE_GUNZIP_BYTES ? gunzipSync(body) : gunzip(body))
 
 /** What a loader read from DynamoDB: the exact response body (JSON) and its status. */
 export interface LoadedValue {
@@ -195,7 +192,6 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       collapsed: false,
     }
   }
-
 
   async function get(resource: CachedResource, opts: GetOptions = {}): Promise<CacheResult> {
     if (!redisReady()) return bypass(resource)

@@ -12,8 +12,9 @@ import type { CallPriority } from './gateway.ts'
 export interface CapacityBudget {
   /**
    * Admits a call and reserves `reserve` units at once (by default a read's smallest cost, 0.5), so
-   * concurrent callers see each other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED when this priority may not
-   * read the table in this second. Undefined when Redis cannot say (reads go on unbudgeted).
+   * concurrent callers see each other before any of them has finished; throws DC_ERR_BUDGET_EXHAUSTED
+   * when this priority may not call on the table in this second. Undefined when Redis cannot say (calls
+   * go on unbudgeted).
    */
   admit(table: string, priority: CallPriority, reserve?: number): Promise<Admission | undefined>
   /** Replaces the reservation with what the call consumed (0 for a failed call). Fire and forget. */
@@ -22,7 +23,7 @@ export interface CapacityBudget {
 }
 
 export interface Admission {
-  /** The counter of the second the read was admitted in. */
+  /** The counter of the second the call was admitted in. */
   key: string
   reserved: number
 }

@@ -109,33 +109,33 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
     breakerState: () => STATE_NAMES[breaker.state],
     async send<Output>(table: string | null, command: { input: object; constructor: { name: string } }) {
       const operation = command.constructor.name.replace(/Command$/, '')
-      const isRead = READ_OPERATIONS.has(operation) && table !== null && budget?.enabled === true
-      const isBudgetedWrite = operation === 'BatchWriteItem' && table !== null && writeBudget?.enabled === true
+      // Reads spend the read budget; BatchWriteItem the write budget, a unit per item at least, all
+      // reserved at admission so parallel calls see each other at once.
+      const isWrite = operation === 'BatchWriteItem'
+      const spent = table === null ? undefined : READ_OPERATIONS.has(operation) ? budget : isWrite ? writeBudget : undefined
       let admission: Admission | undefined
-      if (isRead) {
-        admission = await budget!.admit(table, priority)
-        ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
-      } else if (isBudgetedWrite) {
-        // A write unit per item at least: reserve them all, so parallel calls see each other at once.
-        admission = await writeBudget!.admit(table, priority, Math.max(1, writeRequests(command.input, table).sent))
+      if (spent?.enabled) {
+        admission = await spent.admit(table!, priority, isWrite ? Math.max(1, writeRequests(command.input, table!).sent) : undefined)
         ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
       }
-      const spent = isRead ? budget : isBudgetedWrite ? writeBudget : undefined
       const started = performance.now()
       try {
         const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>)
         const ms = performance.now() - started
         if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
         observe?.({ operation, table, ms })
-        if (isRead) budget!.settle(admission, consumedUnits(output as never) ?? estimateReadUnits(output as never))
-        if (isBudgetedWrite) {
-          const { sent, left } = writeRequests(command.input, table!, output as object)
-          writeBudget!.settle(admission, consumedUnits(output as never) ?? sent - left)
+        if (spent?.enabled) {
+          const estimate = () => {
+            if (!isWrite) return estimateReadUnits(output as never)
+            const { sent, left } = writeRequests(command.input, table!, output as object)
+            return sent - left
+          }
+          spent.settle(admission, consumedUnits(output as never) ?? estimate())
         }
         return output
       } catch (err) {
         const ms = performance.now() - started
-        // A failed read (throttled, timed out, refused) consumed nothing we know of: give the reservation back.
+        // A failed call (throttled, timed out, refused) consumed nothing we know of: give the reservation back.
         spent?.settle(admission, 0)
         observe?.({ operation, table, ms, error: (err as Error).name })
         if (err instanceof BrokenCircuitError) {

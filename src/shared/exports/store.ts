@@ -57,6 +57,13 @@ export interface ExportStore {
   /** Deletes an export's record, checkpoints, events and history entry (`createdAt` when the record is gone). */
   remove(id: string, createdAt?: number): Promise<void>
   /** Marks an email of an export as sent (with its message id); false if it already was. */
+  /**
+   * Claims the send of an email before SES is called: 'claimed', 'gone' when the export was removed,
+   * or the claim an earlier attempt left (it died during the send: whether SES took it is unknown).
+   */
+  claimMail(id: string, template: string, claim: string): Promise<'claimed' | 'gone' | string>
+  /** Gives the claim back when SES answered with an error, so a retry may send. */
+  releaseMail(id: string, template: string): Promise<void>
   markMailSent(id: string, template: string, messageId: string): Promise<boolean>
   mailSent(id: string, template: string): Promise<boolean>
   /** The stream key of an export's events (for a blocking reader). */
@@ -171,8 +178,21 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', target, 'data',
 return { from, 1 }
 `
 
+/*
+ * KEYS[1] record hash; ARGV[1] the claim field, ARGV[2] the claim.
+ * Sets the claim unless there is one (returns it) or the export is gone (0); 1 when claimed.
+ */
+const CLAIM_MAIL_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then return held end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    dcExportClaimMail(record: string, field: string, claim: string): Result<number | string, Context>
     dcExportClaim(record: string, segs: string, events: string, segment: number, owner: string, now: number, maxLen: number): Result<[string, string | null], Context>
     dcExportCommit(
       record: string, segs: string, events: string, segment: number, owner: string, checkpoint: string,
@@ -215,6 +235,7 @@ const defined = new WeakSet<Redis>()
 export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStoreOptions): ExportStore {
   if (!defined.has(redis)) {
     redis.defineCommand('dcExportClaim', { numberOfKeys: 3, lua: CLAIM_SCRIPT })
+    redis.defineCommand('dcExportClaimMail', { numberOfKeys: 1, lua: CLAIM_MAIL_SCRIPT })
     redis.defineCommand('dcExportCommit', { numberOfKeys: 3, lua: COMMIT_SCRIPT })
     redis.defineCommand('dcExportRaise', { numberOfKeys: 2, lua: RAISE_SCRIPT })
     redis.defineCommand('dcExportFinish', { numberOfKeys: 2, lua: FINISH_SCRIPT })
@@ -342,6 +363,15 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
       const tx = redis.multi().del(rec(id), segs(id), evs(id))
       if (Number.isFinite(at) && at > 0) tx.zrem(keys.exportHistory, historyMember(at, id))
       await tx.exec()
+    },
+
+    async claimMail(id, template, claim) {
+      const out = await redis.dcExportClaimMail(rec(id), `mail:${template}:sending`, claim)
+      return out === 1 ? 'claimed' : out === 0 ? 'gone' : String(out)
+    },
+
+    async releaseMail(id, template) {
+      await redis.hdel(rec(id), `mail:${template}:sending`)
     },
 
     async markMailSent(id, template, messageId) {

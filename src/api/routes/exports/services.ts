@@ -13,7 +13,7 @@ import {
   exportPaths,
   type ProgressFeed,
 } from '../../../shared/exports/index.ts'
-import { createRedis } from '../../../shared/redis/index.ts'
+import { createConfiguredRedis } from '../../../shared/redis/index.ts'
 
 /** What the export routes share; built once per API instance. */
 export interface ExportApi {
@@ -45,7 +45,7 @@ export function createExportApi(app: FastifyInstance): ExportApi {
     feed: createProgressFeed({
       store,
       // Blocking reads need a connection of their own that waits for Redis (the request one fails fast).
-      connect: () => createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role: 'blocking', name: 'api-export-events', logger: app.log }),
+      connect: () => createConfiguredRedis(config, 'blocking', 'api-export-events', app.log),
       logger: app.log,
     }),
     signedDownload,
