@@ -2,6 +2,9 @@ import closeWithGrace from 'close-with-grace'
 import { ConfigError, loadConfigOrExit } from '../shared/config.ts'
 import { createLogger } from '../shared/logger.ts'
 import { startWorkerFleet, type WorkerFleet } from './fleet.ts'
+import { limitHeapGrowth } from './heap-growth.ts'
+
+limitHeapGrowth()
 
 const config = loadConfigOrExit('worker')
 const logger = createLogger(config, 'dynacache-worker')
