@@ -32,6 +32,11 @@ export interface NearCache {
   /** Taken before reading Redis; `set` ignores a value read before an invalidation that came since. */
   stamp(table: string | null): NearStamp
   set(table: string | null, id: string, entry: NearEntry, since: NearStamp): void
+  /**
+   * Adds the inflated body to the entry `held` (as `get` returned it), keeping the entry's age: the
+   * copy is as old as the Redis read behind it. Ignored if that entry has since been replaced or dropped.
+   */
+  addPlain(table: string | null, id: string, held: NearEntry, plain: Buffer): void
   /** Forgets one table's entries (null: the table list). O(1): entries of an older epoch are ignored. */
   dropTable(table: string | null): void
   dropAll(): void
@@ -84,6 +89,12 @@ export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCach
       // An entry larger than the whole budget is not kept.
       if (sizeOf(entry) > maxBytes) return
       entries.set(keyOf(table, id), { ...entry, epoch: since.epoch, allEpoch })
+    },
+    addPlain(table, id, held, plain) {
+      const key = keyOf(table, id)
+      const current = entries.get(key)
+      if (current === undefined || current !== held) return
+      entries.set(key, { ...current, plain }, { noUpdateTTL: true })
     },
     dropTable(table) {
       epochs.set(table, (epochs.get(table) ?? 0) + 1)

@@ -205,7 +205,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
         // A hot entry read by clients without gzip is inflated once, not on every hit.
         if (opts.plain && held.gzip && !held.plain) {
           const plain = await inflate(held.gzip)
-          near!.cache.set(resource.table, id, { ...held, plain }, since)
+          near!.cache.addPlain(resource.table, id, held, plain)
           return fromNear({ ...held, plain })
         }
         return fromNear(held)
