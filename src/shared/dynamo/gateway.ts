@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb'
 import {
   BrokenCircuitError,
@@ -104,6 +105,10 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
   })
   const perAttempt = timeout(resilience.timeoutMs, TimeoutStrategy.Aggressive)
   const policy = wrap(breaker, retries, perAttempt)
+  // cockatiel links every execution's signal to a parent; its default parent is one signal shared by
+  // the whole process, which warns of a leak at 11 concurrent calls. Ours allows any number.
+  const parent = new AbortController().signal
+  setMaxListeners(0, parent)
 
   return {
     breakerState: () => STATE_NAMES[breaker.state],
@@ -120,7 +125,7 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
       }
       const started = performance.now()
       try {
-        const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>)
+        const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>, parent)
         const ms = performance.now() - started
         if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
         observe?.({ operation, table, ms })

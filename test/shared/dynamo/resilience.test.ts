@@ -106,3 +106,18 @@ t.test('read budget: users keep their share, background work yields, then catche
   t.equal(await done(), 150, 'all background refreshes finish')
   t.equal(await queue.getFailedCount(), 0, 'none failed: yielding delays jobs, it does not fail them')
 })
+
+t.test('many concurrent DynamoDB calls through one gateway raise no listener-leak warning', async (t) => {
+  const app = await build(t, viaProxy)
+  const warnings: string[] = []
+  const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  proxy.setFaults({ latencyMs: 50 })
+  t.teardown(() => proxy.setFaults({}))
+  const reads = await Promise.all(Array.from({ length: 30 }, (_, i) => app.inject({ url: `/tables/shared/items/k${300 + i}`, headers: auth('read') })))
+  t.same([...new Set(reads.map((r) => r.statusCode))], [200], '30 concurrent misses answered')
+  // Warnings are emitted on the next tick.
+  await new Promise((r) => setImmediate(r))
+  t.same(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], 'no MaxListenersExceededWarning')
+})
