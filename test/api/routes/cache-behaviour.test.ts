@@ -108,17 +108,21 @@ t.test('Redis down: reads answer from DynamoDB (BYPASS) without waiting; caching
   const url = '/tables/users/items?limit=2'
   await app.inject({ url, headers: auth('read') })
   await services.redis!.kill()
-  const started = Date.now()
   const results = []
-  for (let i = 0; i < 10; i++) results.push(await app.inject({ url, headers: auth('read') }))
-  const ms = Date.now() - started
+  const times: number[] = []
+  for (let i = 0; i < 10; i++) {
+    const started = Date.now()
+    results.push(await app.inject({ url, headers: auth('read') }))
+    times.push(Date.now() - started)
+  }
   // Until the process notices Redis is gone, a fresh entry may still be answered from its near cache.
   const outcomes = results.map((r) => `${r.statusCode} ${r.headers['x-cache']}`)
   const firstBypass = outcomes.indexOf('200 BYPASS')
   t.ok(firstBypass >= 0 && outcomes.slice(0, firstBypass).every((o) => o === '200 HIT'), `near-cache HITs at most until the outage is noticed: ${outcomes.join(', ')}`)
   t.ok(outcomes.slice(firstBypass).every((o) => o === '200 BYPASS'), 'then all 200 BYPASS')
   t.match(results[firstBypass]!.headers['cache-status'], /fwd=bypass/)
-  t.ok(ms < 900, `10 reads took ${ms} ms: no request waited on Redis's 1 s command timeout`)
+  // A read that waited on the fast connection's 1 s command timeout would take at least that long.
+  t.ok(Math.max(...times) < 1000, `reads took ${times.join(', ')} ms: none waited on Redis's 1 s command timeout`)
   await services.redis!.start()
   let res = await app.inject({ url, headers: auth('read') })
   for (let i = 0; i < 50 && res.headers['x-cache'] === 'BYPASS'; i++) {
