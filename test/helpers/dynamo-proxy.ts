@@ -31,6 +31,8 @@ export interface CallRecord {
   requests?: Array<Record<string, unknown>>
   /** How many requests (keys) of the call the proxy handed back unprocessed. */
   unprocessed?: number
+  /** The item key of a single-item call (GetItem, UpdateItem, DeleteItem). */
+  key?: Record<string, unknown>
 }
 
 /**
@@ -40,11 +42,17 @@ export interface CallRecord {
 export interface DynamoProxy {
   readonly endpoint: string
   readonly calls: CallRecord[]
+  /**
+   * Calls of an operation (and table) that arrived, whatever then happens to them: counted as a call comes in,
+   * before any injected latency or fault, so a test can wait until its requests are in flight.
+   */
+  arrived(operation?: string, table?: string): number
   /** Forwarded calls of one operation (and table), i.e. the calls that reached DynamoDB. */
   count(operation?: string, table?: string): number
   /** The put items / delete keys (get keys) of forwarded batch calls of an operation and table, in order. */
   requests(operation: 'BatchWriteItem' | 'BatchGetItem', table?: string): Array<Record<string, unknown>>
   setFaults(plan: FaultPlan): void
+  /** Forgets the calls recorded and arrived so far. */
   reset(): void
   close(): Promise<void>
 }
@@ -123,6 +131,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
   const upstream = new URL(target)
   let faults = plan
   const calls: CallRecord[] = []
+  const arrivals: Array<{ operation: string; table: string | undefined }> = []
   const sockets = new Set<Socket>()
 
   const server: Server = createServer(async (req, res) => {
@@ -135,7 +144,10 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
       // Batch calls name their table in RequestItems; one table per call is what dynacache sends.
       table = (input.TableName as string | undefined) ?? Object.keys((input.RequestItems ?? {}) as Json)[0]
     } catch {}
-    const record = (result: CallRecord['result'], extra: Partial<CallRecord> = {}) => calls.push({ operation, table, result, at: Date.now(), ...extra })
+    arrivals.push({ operation, table })
+    const key = input?.Key && typeof input.Key === 'object' ? { key: input.Key as Json } : {}
+    const record = (result: CallRecord['result'], extra: Partial<CallRecord> = {}) =>
+      calls.push({ operation, table, result, at: Date.now(), ...key, ...extra })
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs))
     const roll = Math.random()
     const { drop = 0, fail500 = 0, throttle = 0 } = faults
@@ -191,6 +203,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
   return {
     endpoint: `http://127.0.0.1:${port}`,
     calls,
+    arrived: (operation, table) => arrivals.filter((a) => (!operation || a.operation === operation) && (!table || a.table === table)).length,
     count: (operation, table) =>
       calls.filter((c) => c.result === 'forwarded' && (!operation || c.operation === operation) && (!table || c.table === table)).length,
     requests: (operation, table) =>
@@ -202,6 +215,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
     },
     reset: () => {
       calls.length = 0
+      arrivals.length = 0
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -15,6 +15,7 @@ import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
 import { startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices, type TestServices } from '../helpers/services.ts'
 import { createTable, everyTypeItem, putItems, testDynamo } from '../helpers/tables.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const PLAIN = 100_000
 const EVERY_TYPE = 20
@@ -44,7 +45,9 @@ const overrides = {
   JOB_STALL_MS: '2000',
   LOG_LEVEL: 'info',
 }
-const workerEnv = configEnv(testConfig(viaProxy, overrides))
+// The workers' calls get a generous DYNAMO_TIMEOUT_MS: a Scan page takes ~0.5 s plus any latency injected
+// below, and one past testConfig's 2 s would be abandoned and read again, not what the Scan counts are about.
+const workerEnv = configEnv(testConfig(viaProxy, { ...overrides, DYNAMO_TIMEOUT_MS: '15000' }))
 // Started while the table is seeded: neither waits for the other.
 const workers = [startEntry(t, 'src/workers/main.ts', workerEnv), startEntry(t, 'src/workers/main.ts', workerEnv)]
 
@@ -83,8 +86,6 @@ async function readBack(): Promise<AttributeMap[]> {
 const lowLevel = await readBack()
 const expectedLines = lowLevel.map((item) => itemToDocumentJson(item)).sort()
 const keyOf = (pk: string, sk: string) => `${pk}|${sk}`
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function runExport(payload: object) {
   const res = await app.inject({ method: 'POST', url: '/exports', headers: auth('export'), payload })
@@ -170,19 +171,16 @@ t.test('two worker processes, one killed with SIGKILL mid-export: the other resu
   const id = await runExport({ table: 'big', format: 'jsonl' })
   const [victim, survivor] = workers as [(typeof workers)[0], (typeof workers)[0]]
   const victimPid = victim.child.pid!
-  // Kill it once it has committed pages of a segment it has not finished.
-  const killedAt = await (async () => {
-    for (let i = 0; i < 300; i++) {
-      const segs = await redis.hgetall(keys.exportRecord(id, 'seg'))
-      const owned = Object.entries(segs)
-        .filter(([f, owner]) => f.startsWith('own:') && owner.split(':')[1] === String(victimPid))
-        .map(([f]) => Number(f.slice(4)))
-      const checkpoints = owned.map((s) => ({ segment: s, cp: segs[`cp:${s}`] ? (JSON.parse(segs[`cp:${s}`]!) as Checkpoint) : undefined }))
-      if (checkpoints.some((c) => c.cp && c.cp.pages >= 2 && !c.cp.done)) return checkpoints
-      await sleep(25)
-    }
-    throw new Error('the victim never got far enough into a segment')
-  })()
+  // Kill it once it has committed pages of a segment it has not finished. The limit is only a safety net:
+  // the victim gets there within seconds unless the machine is very busy.
+  const killedAt = await waitFor('the victim to commit 2 pages of a segment it has not finished', async () => {
+    const segs = await redis.hgetall(keys.exportRecord(id, 'seg'))
+    const owned = Object.entries(segs)
+      .filter(([f, owner]) => f.startsWith('own:') && owner.split(':')[1] === String(victimPid))
+      .map(([f]) => Number(f.slice(4)))
+    const checkpoints = owned.map((s) => ({ segment: s, cp: segs[`cp:${s}`] ? (JSON.parse(segs[`cp:${s}`]!) as Checkpoint) : undefined }))
+    return checkpoints.some((c) => c.cp && c.cp.pages >= 2 && !c.cp.done) && checkpoints
+  }, 60_000, 25)
   victim.signal('SIGKILL')
   await victim.exited
   const interrupted = killedAt.filter((c) => !c.cp?.done)

@@ -252,20 +252,30 @@ t.test('SSE: current state first, progress rising to 100 then completed; a recon
 
 t.test('SSE: a keep-alive comment every SSE_KEEPALIVE_MS while nothing happens', async (t) => {
   // No worker serves this prefix, so the export stays queued and the stream stays quiet.
-  const quiet = await build(t, services, { SSE_KEEPALIVE_MS: '150', EXPORT_DIR: exportDir })
+  const KEEPALIVE_MS = 150
+  const quiet = await build(t, services, { SSE_KEEPALIVE_MS: String(KEEPALIVE_MS), EXPORT_DIR: exportDir })
   const url = await listen(quiet)
   const id = await create(quiet, { table: 'users', format: 'csv' })
+  const sent = Date.now()
   const res = await fetch(`${url}/exports/${id}/events`, { headers: auth('export') })
   t.equal(res.headers.get('content-type'), 'text/event-stream')
   const reader = res.body!.getReader()
   let text = ''
-  const started = Date.now()
-  while ((text.match(/^: heartbeat$/gm) ?? []).length < 2 && Date.now() - started < 5000) {
+  // When each keep-alive comment arrived, in ms after the request was sent; two may come in one chunk.
+  const beats: number[] = []
+  while (beats.length < 2 && Date.now() - sent < 10_000) {
     text += new TextDecoder().decode((await reader.read()).value)
+    const at = Date.now() - sent
+    const count = (text.match(/^: heartbeat$/gm) ?? []).length
+    while (beats.length < count) beats.push(at)
   }
   t.match(text, /^event: progress\nid: \d+-\d+|^id: \d+-\d+\nevent: progress/m, 'the state first')
-  t.equal((text.match(/^: heartbeat$/gm) ?? []).length, 2, 'then keep-alive comments')
-  t.ok(Date.now() - started < 2000, 'at the configured interval')
+  t.ok(beats.length >= 2, `then keep-alive comments, at ${beats.join(', ')} ms`)
+  // The k-th comment is due k intervals after the stream opened: never sooner (timers do not fire early; 2 ms
+  // for clock rounding), later by whatever a busy machine adds, for which 1.5 s is generous. The 30 s default
+  // or a comment per event loop turn would fail one of these.
+  t.ok(beats.every((at, k) => at >= (k + 1) * KEEPALIVE_MS - 2), 'not before the configured interval')
+  t.ok(beats.every((at, k) => at < (k + 1) * KEEPALIVE_MS + 1500), 'at the configured interval')
   const gauge = async () => (await quiet.metrics.sseConnections.get()).values[0]?.value
   t.equal(await gauge(), 1, 'the open stream is counted in dynacache_sse_connections')
   await quiet.inject({ method: 'DELETE', url: `/exports/${id}`, headers: auth('export') })
