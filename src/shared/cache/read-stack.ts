@@ -40,6 +40,8 @@ export interface ReadStack {
   describe(table: string): Promise<TableDescription>
   /** Drops this process's near-cache copies at once (the feed tells the other processes). */
   forget(table: string | null | typeof ALL_TABLES): void
+  /** True while the near cache may answer: it is on and its invalidation feed is subscribed. */
+  nearCacheLive(): boolean
   close(): Promise<void>
 }
 
@@ -119,6 +121,7 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
       if (table === ALL_TABLES) nearCache?.dropAll()
       else nearCache?.dropTable(table)
     },
+    nearCacheLive: () => feed?.live ?? false,
     async close() {
       await feed?.close()
       await stats.close()

@@ -5,6 +5,7 @@ import t from 'tap'
 import { auth, build, uniquePrefix } from '../../helpers/app.ts'
 import { startServices } from '../../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 // Its own Redis, so INFO commandstats counts only this file's commands.
 const services = await startServices(t, { ownRedis: true })
@@ -25,6 +26,13 @@ async function cacheReads(): Promise<number> {
 // what they count must come from the near cache's own logic, not from its timing.
 const LONG_TTL = { NEAR_CACHE_TTL_MS: '60000' }
 
+/** An API app whose near cache is answering: its feed subscribes after start-up, and until then every hit reads Redis. */
+async function buildLive(t: Parameters<typeof build>[0], overrides: Record<string, string>) {
+  const app = await build(t, services, overrides)
+  await waitFor('the near cache to go live', async () => app.reads.nearCacheLive(), 10_000, 10)
+  return app
+}
+
 const read = (app: Awaited<ReturnType<typeof build>>, url: string) => app.inject({ url, headers: auth('read') })
 
 /** Reads until the answer is a MISS; the feed's message arrives within a round trip or two. */
@@ -38,7 +46,7 @@ async function untilMiss(app: Awaited<ReturnType<typeof build>>, url: string) {
 }
 
 t.test('a hot hit is answered from memory: no Redis cache read', async (t) => {
-  const app = await build(t, services, { REDIS_PREFIX: uniquePrefix(), ...LONG_TTL })
+  const app = await buildLive(t, { REDIS_PREFIX: uniquePrefix(), ...LONG_TTL })
   const url = '/tables/near/items/a'
   t.equal((await read(app, url)).headers['x-cache'], 'MISS')
   const before = await cacheReads()
@@ -54,7 +62,7 @@ t.test('a hot hit is answered from memory: no Redis cache read', async (t) => {
 })
 
 t.test('clients without gzip get the plain body from memory, clients with gzip still the stored bytes', async (t) => {
-  const app = await build(t, services, { REDIS_PREFIX: uniquePrefix(), ...LONG_TTL })
+  const app = await buildLive(t, { REDIS_PREFIX: uniquePrefix(), ...LONG_TTL })
   const url = '/tables/near/items/a'
   const miss = await read(app, url)
   const before = await cacheReads()
@@ -71,7 +79,7 @@ t.test('clients without gzip get the plain body from memory, clients with gzip s
 
 t.test('revalidations are answered from memory too, without the body ever being read', async (t) => {
   const prefix = uniquePrefix()
-  const [a, b] = [await build(t, services, { REDIS_PREFIX: prefix, ...LONG_TTL }), await build(t, services, { REDIS_PREFIX: prefix, ...LONG_TTL })]
+  const [a, b] = [await buildLive(t, { REDIS_PREFIX: prefix, ...LONG_TTL }), await buildLive(t, { REDIS_PREFIX: prefix, ...LONG_TTL })]
   const url = '/tables/near/items/a'
   const etag = String((await read(a, url)).headers.etag)
   const revalidate = () => b.inject({ url, headers: { ...auth('read'), 'if-none-match': etag } })
@@ -90,7 +98,7 @@ t.test('revalidations are answered from memory too, without the body ever being 
 
 t.test('an invalidation on one API process reaches the near cache of another at once; other tables keep theirs', async (t) => {
   const prefix = uniquePrefix()
-  const [a, b] = [await build(t, services, { REDIS_PREFIX: prefix, ...LONG_TTL }), await build(t, services, { REDIS_PREFIX: prefix, ...LONG_TTL })]
+  const [a, b] = [await buildLive(t, { REDIS_PREFIX: prefix, ...LONG_TTL }), await buildLive(t, { REDIS_PREFIX: prefix, ...LONG_TTL })]
   for (const url of ['/tables/near/items/a', '/tables/other/items/a']) {
     await read(a, url)
     t.equal((await read(a, url)).headers['x-cache'], 'HIT', `${url} cached on A`)
@@ -111,7 +119,7 @@ t.test('an invalidation on one API process reaches the near cache of another at 
 t.test("another process's refresh is seen once NEAR_CACHE_TTL_MS has passed", async (t) => {
   const prefix = uniquePrefix()
   const ttl = 2500
-  const a = await build(t, services, { REDIS_PREFIX: prefix, NEAR_CACHE_TTL_MS: String(ttl) })
+  const a = await buildLive(t, { REDIS_PREFIX: prefix, NEAR_CACHE_TTL_MS: String(ttl) })
   const b = await build(t, services, { REDIS_PREFIX: prefix })
   const url = '/tables/near/items/a'
   const first = await read(a, url)
