@@ -17,17 +17,31 @@ export interface ExportFlows {
 
 export function createExportFlows(connection: Redis, prefix: string): ExportFlows {
   let producer: FlowProducer | undefined
+  const create = () => {
+    const created = new FlowProducer({ connection, prefix })
+    // Errors surface on add; the connection's own listener logs outages once.
+    created.on('error', () => {})
+    return created
+  }
+  /** The producer, once started; one whose start-up failed stays failed for good, so it is replaced. */
+  async function started(): Promise<FlowProducer> {
+    producer ??= create()
+    try {
+      await producer.waitUntilReady()
+    } catch {
+      const failed = producer
+      producer = create()
+      failed.close().catch(() => {})
+      await producer.waitUntilReady()
+    }
+    return producer
+  }
   return {
     async start(exportId, segments) {
       if (connection.status !== 'ready') throw errors.DC_ERR_QUEUE_UNAVAILABLE()
-      if (!producer) {
-        producer = new FlowProducer({ connection, prefix })
-        // Errors surface on add; the connection's own listener logs outages once.
-        producer.on('error', () => {})
-      }
       const parent: QueuePayload<'export-assemble'> = { exportId }
       try {
-        await producer.add(
+        await (await started()).add(
           {
             name: 'export-assemble',
             queueName: 'export-assemble',

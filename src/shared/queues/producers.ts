@@ -32,18 +32,33 @@ export function createQueueProducers(connection: Redis, prefix: string): QueuePr
     return q
   }
 
+  /**
+   * The queue, once it has started. A Queue whose start-up failed (its version check timed out on a
+   * loaded machine, or Redis was away) stays failed for good, so it is replaced once, here, rather than
+   * failing this enqueue and the next. Not closed: Bull Board may hold it.
+   */
+  async function started(name: QueueName): Promise<Queue> {
+    const first = queue(name)
+    try {
+      await first.waitUntilReady()
+      return first
+    } catch {
+      if (queues.get(name) === first) queues.delete(name)
+      const second = queue(name)
+      await second.waitUntilReady()
+      return second
+    }
+  }
+
   return {
     names: QUEUE_NAMES,
     queue,
     async enqueue(name, data, opts) {
       if (connection.status !== 'ready') throw errors.DC_ERR_QUEUE_UNAVAILABLE()
       try {
-        const job = await queue(name).add(name, data as never, opts)
+        const job = await (await started(name)).add(name, data as never, opts)
         return job.id!
       } catch (cause) {
-        // A Queue whose start-up failed (say, its version check timed out under load) stays broken:
-        // the next enqueue starts a new one rather than fail forever. (Not closed: Bull Board may hold it.)
-        queues.delete(name)
         throw new errors.DC_ERR_QUEUE_UNAVAILABLE({ cause })
       }
     },
