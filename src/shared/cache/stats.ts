@@ -145,7 +145,8 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
     async snapshot(top = 10) {
       await flush()
       const [raw, ranked] = await Promise.all([redis.hgetall(keys.stats), popular(top)])
-      const tables: Record<string, TableStats> = {}
+      // Table names come from requests, and `__proto__` is a valid one: no prototype to write through.
+      const tables: Record<string, TableStats> = Object.create(null)
       const totals = { hits: 0, misses: 0, stale: 0, errors: 0, hitRate: 0 }
       for (const [field, value] of Object.entries(raw)) {
         const bar = field.lastIndexOf('|')
@@ -153,7 +154,7 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
         const stats = tables[table] ?? { hits: 0, misses: 0, stale: 0, errors: 0, lastAccess: null }
         tables[table] = stats
         if (counter === 'last') stats.lastAccess = new Date(Number(value)).toISOString()
-        else if (counter in totals) {
+        else if (Object.hasOwn(totals, counter) && counter !== 'hitRate') {
           const n = Number(value)
           stats[counter as keyof typeof totals & keyof TableStats] = n as never
           totals[counter as 'hits' | 'misses' | 'stale' | 'errors'] += n

@@ -201,3 +201,14 @@ t.test('statistics merge hits, misses and stale per table', async (t) => {
   t.match(body.tables.orders.lastAccess, /^\d{4}-\d\d-\d\dT/)
   t.equal(body.popular[0].table, 'orders', 'the most read table is the most popular')
 })
+
+t.test("a table named __proto__ (a valid DynamoDB name) gets statistics of its own, not Object.prototype's", async (t) => {
+  t.teardown(() => {
+    for (const counter of ['hits', 'misses', 'stale', 'errors', 'lastAccess']) delete (Object.prototype as Record<string, unknown>)[counter]
+  })
+  for (let i = 0; i < 2; i++) t.equal((await get('/tables/__proto__/items/a')).statusCode, 404, 'a missing table, answered (and counted) like any other')
+  const stats = await app.inject({ url: '/cache/stats', headers: auth('read') })
+  t.equal(stats.statusCode, 200)
+  t.same(Object.keys(Object.prototype), [], 'Object.prototype gained no property')
+  t.ok(Object.hasOwn(stats.json().tables, '__proto__'), 'the table is listed under its own name')
+})
