@@ -27,19 +27,37 @@ async function onNode<T>(port: number, fn: (redis: Redis) => Promise<T>): Promis
   }
 }
 
-/** A three-master Redis Cluster on loopback (no replicas), started from the redis-server on PATH. */
-export async function startRedisCluster(): Promise<LocalCluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'dc-cluster-'))
-  const ports = [await freePort(), await freePort(), await freePort()]
-  const nodes: ChildProcess[] = []
-  for (const port of ports) {
+/**
+ * One cluster node on free ports. Its bus port is chosen too (by default it is the port + 10000, which
+ * another process may hold); a port taken between the check and the bind gets another try.
+ */
+async function startNode(dir: string): Promise<{ node: ChildProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const [port, busPort] = [await freePort(), await freePort()]
     const node = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+      '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
       '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
       '--save', '', '--appendonly', 'no', '--daemonize', 'no',
     ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    try {
+      await waitForOutput(node, /Ready to accept connections/i, `cluster node ${port}`)
+      return { node, port }
+    } catch (err) {
+      node.kill('SIGKILL')
+      if (attempt >= 3) throw err
+    }
+  }
+}
+
+/** A three-master Redis Cluster on loopback (no replicas), started from the redis-server on PATH. */
+export async function startRedisCluster(): Promise<LocalCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'dc-cluster-'))
+  const nodes: ChildProcess[] = []
+  const ports: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const { node, port } = await startNode(dir)
     nodes.push(node)
-    await waitForOutput(node, /Ready to accept connections/i, `cluster node ${port}`)
+    ports.push(port)
   }
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' })
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`)
