@@ -46,6 +46,8 @@ const COUNTER: Record<CacheOutcome | 'error', keyof Omit<TableStats, 'lastAccess
   error: 'errors',
 }
 
+const COUNTER_NAMES: ReadonlySet<string> = new Set(Object.values(COUNTER))
+
 function chunkPairs(flat: string[]): string[][] {
   const pairs: string[][] = []
   for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!])
@@ -154,7 +156,7 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
         const stats = tables[table] ?? { hits: 0, misses: 0, stale: 0, errors: 0, lastAccess: null }
         tables[table] = stats
         if (counter === 'last') stats.lastAccess = new Date(Number(value)).toISOString()
-        else if (Object.hasOwn(totals, counter) && counter !== 'hitRate') {
+        else if (COUNTER_NAMES.has(counter)) {
           const n = Number(value)
           stats[counter as keyof typeof totals & keyof TableStats] = n as never
           totals[counter as 'hits' | 'misses' | 'stale' | 'errors'] += n

@@ -1,7 +1,7 @@
 import { FlowProducer } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { errors } from '../errors.ts'
-import { QUEUE_OPTIONS, type QueuePayload } from '../queues/index.ts'
+import { QUEUE_OPTIONS, type QueuePayload, startedProducer } from '../queues/index.ts'
 
 /** Queues exports as BullMQ flows. */
 export interface ExportFlows {
@@ -23,18 +23,16 @@ export function createExportFlows(connection: Redis, prefix: string): ExportFlow
     created.on('error', () => {})
     return created
   }
-  /** The producer, once started; one whose start-up failed stays failed for good, so it is replaced. */
-  async function started(): Promise<FlowProducer> {
+  /** The producer once started; a failed one is closed and replaced. */
+  const started = () => {
     producer ??= create()
-    try {
-      await producer.waitUntilReady()
-    } catch {
-      const failed = producer
-      producer = create()
+    return startedProducer(producer, (failed) => {
+      // Concurrent callers may all see the failure: only the first replaces it.
+      if (producer && producer !== failed) return producer
       failed.close().catch(() => {})
-      await producer.waitUntilReady()
-    }
-    return producer
+      producer = create()
+      return producer
+    })
   }
   return {
     async start(exportId, segments) {

@@ -1,2 +1,3 @@
 export * from './definitions.ts'
 export * from './producers.ts'
+export * from './started.ts'

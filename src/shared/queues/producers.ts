@@ -2,6 +2,7 @@ import { type JobsOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { errors } from '../errors.ts'
 import { QUEUE_NAMES, QUEUE_OPTIONS, type QueueName, type QueuePayload } from './definitions.ts'
+import { startedProducer } from './started.ts'
 
 export interface QueueProducers {
   /** Adds a job; throws DC_ERR_QUEUE_UNAVAILABLE (503) at once when Redis cannot take it. */
@@ -32,23 +33,13 @@ export function createQueueProducers(connection: Redis, prefix: string): QueuePr
     return q
   }
 
-  /**
-   * The queue, once it has started. A Queue whose start-up failed (its version check timed out on a
-   * loaded machine, or Redis was away) stays failed for good, so it is replaced once, here, rather than
-   * failing this enqueue and the next. Not closed: Bull Board may hold it.
-   */
-  async function started(name: QueueName): Promise<Queue> {
-    const first = queue(name)
-    try {
-      await first.waitUntilReady()
-      return first
-    } catch {
-      if (queues.get(name) === first) queues.delete(name)
-      const second = queue(name)
-      await second.waitUntilReady()
-      return second
-    }
-  }
+  /** The queue once started; a failed one is left (not closed: Bull Board may hold it) for a new one. */
+  const started = (name: QueueName) =>
+    startedProducer(queue(name), (failed) => {
+      // Concurrent callers may all see the failure: only the first replaces it.
+      if (queues.get(name) === failed) queues.delete(name)
+      return queue(name)
+    })
 
   return {
     names: QUEUE_NAMES,
