@@ -14,13 +14,19 @@ export interface CachedResource {
   params: Readonly<Record<string, string>>
 }
 
-/** The entry id: a digest of kind and sorted params, so equal requests share one entry. */
+/**
+ * The entry id: a digest of everything that changes the answer (table, kind and every parameter,
+ * index included), so equal requests share one entry and different ones never do. It keys the
+ * in-process single-flight, the near cache, the Redis entry and lock, and refresh dedup ids; a read of
+ * one table must never collapse onto another's (issue 12). Parameters are encoded as JSON pairs, so no
+ * value can forge a separator (`pk=a&sk=b` is not `pk=a`, `sk=b`).
+ */
 export function resourceId(resource: CachedResource): string {
   const params = Object.keys(resource.params)
     .sort()
-    .map((k) => `${k}=${resource.params[k]}`)
-    .join('&')
-  return createHash('sha1').update(`${resource.kind}\n${params}`).digest('base64url').slice(0, 22)
+    .map((k) => [k, resource.params[k]])
+  const identity = JSON.stringify([resource.table, resource.kind, params])
+  return createHash('sha1').update(identity).digest('base64url').slice(0, 22)
 }
 
 export function ttlFor(kind: ResourceKind, config: Config): number {
