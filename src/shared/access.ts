@@ -2,6 +2,25 @@
 export const SCOPES = ['read', 'write', 'export', 'admin'] as const
 export type Scope = (typeof SCOPES)[number]
 
+/** Tenant of a key that names none (API_KEYS, or an API_KEYS_FILE entry without `tenant`). */
+export const DEFAULT_TENANT = 'default'
+
+/**
+ * Who is calling, once a key is recognised: what it may do (scopes), whose objects it sees (tenant:
+ * exports, batches, idempotency keys, download tokens) and which tables (its own globs, on top of
+ * TABLES_ALLOW / TABLES_DENY). `tables` null means every table the deployment exposes.
+ */
+export interface Principal {
+  /** A hash prefix of the key, safe to log. */
+  readonly id: string
+  readonly scopes: ReadonlySet<Scope>
+  readonly tenant: string
+  /** The key's table globs as configured, or null for all; part of the table list's cache identity. */
+  readonly tables: readonly string[] | null
+  /** True when this key may see the table (its globs only; the deployment policy is checked apart). */
+  canSee(table: string): boolean
+}
+
 /** Parses `key:scope,scope;key2:scope` (already validated by the config schema). */
 export function parseApiKeys(spec: string): Map<string, ReadonlySet<Scope>> {
   const keys = new Map<string, ReadonlySet<Scope>>()

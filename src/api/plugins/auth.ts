@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { parseApiKeys, type Scope } from '../../shared/access.ts'
+import { DEFAULT_TENANT, parseApiKeys, type Principal, type Scope } from '../../shared/access.ts'
 import { errors } from '../../shared/errors.ts'
 
 declare module 'fastify' {
@@ -12,12 +12,14 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's API key id (a hash prefix, safe to log), set once authenticated. */
     apiKeyId?: string
+    /** The caller: scopes, tenant and tables; set once authenticated (see shared/access.ts). */
+    principal?: Principal
     /** Why the request may not proceed (401/403); thrown by the `auth-enforce` hook, after the rate limit. */
     authFailure?: Error
   }
   interface FastifyInstance {
     /** Resolves a presented key to its scopes, in constant time per configured key. */
-    authenticate(presented: string): { id: string; scopes: ReadonlySet<Scope> } | undefined
+    authenticate(presented: string): Principal | undefined
   }
 }
 
@@ -26,8 +28,13 @@ const digest = (s: string) => createHash('sha256').update(s).digest()
 async function auth(app: FastifyInstance, opts: { apiKeys: string }) {
   const keys = [...parseApiKeys(opts.apiKeys)].map(([key, scopes]) => ({
     digest: digest(key),
-    id: digest(key).toString('hex').slice(0, 12),
-    scopes,
+    principal: {
+      id: digest(key).toString('hex').slice(0, 12),
+      scopes,
+      tenant: DEFAULT_TENANT,
+      tables: null,
+      canSee: () => true,
+    } satisfies Principal,
   }))
 
   app.decorate('authenticate', (presented: string) => {
@@ -35,7 +42,7 @@ async function auth(app: FastifyInstance, opts: { apiKeys: string }) {
     let found: (typeof keys)[number] | undefined
     // Compare against every key, always, so timing tells nothing about which key nearly matched.
     for (const key of keys) if (timingSafeEqual(key.digest, candidate)) found = key
-    return found && { id: found.id, scopes: found.scopes }
+    return found?.principal
   })
 
   // Identifies the caller but does not refuse yet: a wrong key must still be counted by the rate limit
@@ -49,6 +56,7 @@ async function auth(app: FastifyInstance, opts: { apiKeys: string }) {
       if (!key) request.authFailure = errors.DC_ERR_UNAUTHORIZED()
       else {
         request.apiKeyId = key.id
+        request.principal = key
         if (!key.scopes.has(scope) && !key.scopes.has('admin')) request.authFailure = errors.DC_ERR_FORBIDDEN(scope)
       }
     }
