@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CacheResult } from '../shared/cache/index.ts'
+import { type FreshnessPolicy, freshSecondsLeft, staleWindowSeconds } from '../shared/cache/freshness.ts'
 import { inflate } from '../shared/cache/inflate.ts'
 import type { Config } from '../shared/config.ts'
 
@@ -45,8 +46,8 @@ export function wantsRefresh(request: FastifyRequest): boolean {
   return typeof header === 'string' && /(^|,)\s*no-cache\s*(,|$)/i.test(header)
 }
 
-function cacheStatus(result: CacheResult, now: number, freshMs: number, noCache: boolean): string {
-  const ttlLeft = Math.floor((result.createdAt + freshMs - now) / 1000)
+function cacheStatus(result: CacheResult, now: number, policy: FreshnessPolicy, noCache: boolean): string {
+  const ttlLeft = freshSecondsLeft(result, now, policy)
   switch (result.outcome) {
     case 'hit':
       return `dynacache; hit; ttl=${ttlLeft}`
@@ -75,17 +76,17 @@ export async function sendCached(
   noCache = false,
 ) {
   const now = Date.now()
-  const freshMs = result.ttl * config.STALE_THRESHOLD * 1000
+  const policy = { staleThreshold: config.STALE_THRESHOLD }
   const ageS = Math.max(0, Math.floor((now - result.createdAt) / 1000))
   reply.header('vary', 'Accept-Encoding')
   reply.header('etag', result.etag)
   reply.header('x-cache', X_CACHE[result.outcome])
-  reply.header('cache-status', cacheStatus(result, now, freshMs, noCache))
+  reply.header('cache-status', cacheStatus(result, now, policy, noCache))
   if (result.outcome === 'bypass') {
     reply.header('cache-control', 'private, no-cache')
   } else {
-    const freshLeft = Math.max(0, Math.floor((result.createdAt + freshMs - now) / 1000))
-    const swr = Math.max(0, Math.ceil(result.ttl * (1 - config.STALE_THRESHOLD)))
+    const freshLeft = Math.max(0, freshSecondsLeft(result, now, policy))
+    const swr = staleWindowSeconds(result.ttl, policy)
     reply.header('cache-control', `private, max-age=${freshLeft}, stale-while-revalidate=${swr}, stale-if-error=${config.STALE_IF_ERROR_TTL}`)
     reply.header('age', ageS)
   }

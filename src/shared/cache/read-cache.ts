@@ -5,9 +5,11 @@ import type { Config } from '../config.ts'
 import { isUnavailable } from '../dynamo/errors.ts'
 import type { LogSink } from '../logger.ts'
 import type { EntryMeta } from './entry-layout.ts'
+import { freshnessOf } from './freshness.ts'
 import { inflate } from './inflate.ts'
 import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
 import { type CachedResource, resourceId, ttlFor } from './resources.ts'
+import { createSingleFlight } from './single-flight.ts'
 import type { CacheStore, StoredEntry } from './store.ts'
 
 const gzip = promisify(gzipCallback)
@@ -58,6 +60,8 @@ export interface ReadCacheOptions {
   onOutcome?(resource: CachedResource, outcome: CacheOutcome | 'error'): void
   logger?: LogSink
   now?: () => number
+  /** How waiting for another process's fill sleeps (tests pass one that advances a fake clock). */
+  sleep?: (ms: number) => Promise<void>
   /**
    * The API's in-memory near cache, consulted before Redis while `live()` (its invalidation feed is
    * subscribed). Workers have none.
@@ -82,16 +86,19 @@ export interface ReadCache {
 
 export const etagOf = (body: Buffer) => `W/"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
 export function createReadCache(options: ReadCacheOptions): ReadCache {
   const { config, store, load, scheduleRefresh, redisReady, onOutcome, logger, near } = options
   const now = options.now ?? Date.now
-  const staleAfterMs = (ttl: number) => ttl * config.STALE_THRESHOLD * 1000
-  // Waiters poll for another process's result this long before loading themselves.
-  const lockWaitMs = config.DYNAMO_TIMEOUT_MS + 1000
-  const lockTtlMs = config.DYNAMO_TIMEOUT_MS * 2 + 1000
-  const inFlight = new Map<string, Promise<CacheResult>>()
+  const policy = { staleThreshold: config.STALE_THRESHOLD }
+  const flights = createSingleFlight({
+    store,
+    now,
+    // Waiters poll for another process's result this long before loading themselves.
+    lockWaitMs: config.DYNAMO_TIMEOUT_MS + 1000,
+    lockTtlMs: config.DYNAMO_TIMEOUT_MS * 2 + 1000,
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(logger ? { logger } : {}),
+  })
 
   const fromEntry = (entry: StoredEntry, outcome: CacheOutcome, collapsed = false, error?: Error): CacheResult => ({
     outcome,
@@ -127,7 +134,8 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     near.cache.set(resource.table, id, { status, etag, createdAt, ttl, ...(body ? { gzip: body } : {}) }, since)
   }
 
-  async function loadAndStore(resource: CachedResource, id: string, generation: string, previous?: EntryMeta) {
+  /** Reads DynamoDB through the loader and stores the answer under the generation read with the miss. */
+  async function loadAndStore(resource: CachedResource, id: string, generation: string, outcome: CacheOutcome, previous?: EntryMeta): Promise<CacheResult> {
     const value = await load(resource)
     const compressed = await gzip(value.body)
     const meta = {
@@ -138,46 +146,34 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       size: value.body.length,
     }
     await store.write(resource.table, id, generation, meta, compressed, previous)
-    return { meta, gzip: compressed, body: value.body }
+    return { outcome, status: meta.status, etag: meta.etag, createdAt: meta.createdAt, ttl: meta.ttl, gzip: compressed, body: value.body, collapsed: false }
   }
 
-  /** Waits for the lock holder's write: an entry newer than `after` appears, or the wait runs out. */
-  async function awaitOtherFill(resource: CachedResource, id: string, after: number): Promise<StoredEntry | undefined> {
-    const deadline = now() + lockWaitMs
-    for (let delay = 10; now() < deadline; delay = Math.min(delay * 2, 100)) {
-      await sleep(delay)
-      const { entry } = await store.read(resource.table, id)
-      if (entry && entry.meta.createdAt > after) return entry
+  /** Loads an entry with single-flight: one load per entry in this process, and one across processes. */
+  async function fill(resource: CachedResource, id: string, generation: string, previous: StoredEntry | undefined, outcome: CacheOutcome) {
+    const { value, collapsed } = await flights.run(
+      resource.table,
+      id,
+      previous?.meta.createdAt ?? 0,
+      () => loadAndStore(resource, id, generation, outcome, previous?.meta),
+      (entry) => fromEntry(entry, outcome, true),
+    )
+    return collapsed ? { ...value, collapsed: true } : value
+  }
+
+  /** The near cache's fresh copy, when it may answer this request; inflated once for plain clients. */
+  async function fromNearCache(resource: CachedResource, id: string, opts: GetOptions): Promise<CacheResult | undefined> {
+    const held = near!.cache.get(resource.table, id)
+    // A copy without its body can only answer a revalidation that matches it.
+    const usable = held && (held.gzip !== undefined || (opts.ifNoneMatch !== undefined && opts.ifNoneMatch === held.etag))
+    if (!usable || freshnessOf(held, now(), policy) !== 'fresh') return undefined
+    // A hot entry read by clients without gzip is inflated once, not on every hit.
+    if (opts.plain && held.gzip && !held.plain) {
+      const plain = await inflate(held.gzip)
+      near!.cache.addPlain(resource.table, id, held, plain)
+      return fromNear({ ...held, plain })
     }
-    return undefined
-  }
-
-  /** Loads an entry with single-flight: one load per key in this process, and one across processes. */
-  function fill(resource: CachedResource, id: string, generation: string, previous: StoredEntry | undefined, outcome: CacheOutcome) {
-    const pending = inFlight.get(id)
-    if (pending) return pending.then((r) => ({ ...r, collapsed: true }))
-    const work = (async (): Promise<CacheResult> => {
-      const token = await store.lock(resource.table, id, lockTtlMs)
-      if (!token) {
-        const other = await awaitOtherFill(resource, id, previous?.meta.createdAt ?? 0)
-        if (other) return fromEntry(other, outcome, true)
-        logger?.warn({ msg: 'cache.lock.timeout', table: resource.table, kind: resource.kind })
-      }
-      try {
-        if (token) {
-          // Another process may have filled the entry between our read and our lock: use its value.
-          const { entry: current } = await store.read(resource.table, id)
-          if (current?.gzip && current.meta.createdAt > (previous?.meta.createdAt ?? 0)) return fromEntry(current, outcome, true)
-        }
-        const { meta, gzip: compressed, body } = await loadAndStore(resource, id, generation, previous?.meta)
-        return { outcome, status: meta.status, etag: meta.etag, createdAt: meta.createdAt, ttl: meta.ttl, gzip: compressed, body, collapsed: false }
-      } finally {
-        if (token) await store.unlock(resource.table, id, token).catch(() => {})
-      }
-    })()
-    inFlight.set(id, work)
-    work.finally(() => inFlight.delete(id)).catch(() => {})
-    return work
+    return fromNear(held)
   }
 
   async function bypass(resource: CachedResource): Promise<CacheResult> {
@@ -198,18 +194,8 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     const id = resourceId(resource)
     const since = near?.live() ? near.cache.stamp(resource.table) : undefined
     if (since && !opts.noCache) {
-      const held = near!.cache.get(resource.table, id)
-      // A copy without its body can only answer a revalidation that matches it.
-      const usable = held && (held.gzip !== undefined || (opts.ifNoneMatch !== undefined && opts.ifNoneMatch === held.etag))
-      if (usable && now() - held.createdAt < staleAfterMs(held.ttl)) {
-        // A hot entry read by clients without gzip is inflated once, not on every hit.
-        if (opts.plain && held.gzip && !held.plain) {
-          const plain = await inflate(held.gzip)
-          near!.cache.addPlain(resource.table, id, held, plain)
-          return fromNear({ ...held, plain })
-        }
-        return fromNear(held)
-      }
+      const held = await fromNearCache(resource, id, opts)
+      if (held) return held
     }
     const remember = (result: CacheResult) => {
       keepNear(resource, id, result, since)
@@ -225,9 +211,9 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     const { entry, generation } = read
     if (!entry) return remember(await fill(resource, id, generation, undefined, 'miss'))
 
-    const age = now() - entry.meta.createdAt
-    if (!opts.noCache && age < staleAfterMs(entry.meta.ttl)) return remember(fromEntry(entry, 'hit'))
-    if (!opts.noCache && age < entry.meta.ttl * 1000) {
+    const freshness = opts.noCache ? 'expired' : freshnessOf(entry.meta, now(), policy)
+    if (freshness === 'fresh') return remember(fromEntry(entry, 'hit'))
+    if (freshness === 'stale') {
       scheduleRefresh(resource, id)
       return fromEntry(entry, 'stale')
     }
@@ -257,7 +243,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     async refresh(resource) {
       const id = resourceId(resource)
       const { entry, generation } = await store.read(resource.table, id)
-      if (entry && now() - entry.meta.createdAt < staleAfterMs(entry.meta.ttl)) return 'fresh'
+      if (entry && freshnessOf(entry.meta, now(), policy) === 'fresh') return 'fresh'
       await fill(resource, id, generation, entry, 'revalidated')
       return 'refreshed'
     },
