@@ -10,7 +10,9 @@
 # on the worker service; with `docker run`, pass --no-healthcheck).
 
 # ---- build: full dependency tree, compile TypeScript to dist/ ----
-FROM node:20.20-bookworm-slim AS build
+# Node 24, the current LTS (Node 20 reached its end of life in April 2026). The major tag follows its
+# patch and security releases; CI runs the suite on Node 24 as well as on the development machines' 20.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the project's postinstall (`tap build`) and native add-on scripts are not needed
@@ -23,15 +25,16 @@ COPY src ./src
 RUN npm run build
 
 # ---- runtime: production dependencies and the compiled output only ----
-FROM node:20.20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 # package.json is also needed at run time: it declares "type": "module" for dist/*.js.
 COPY package.json package-lock.json ./
+# `npm ci`: exactly the lockfile (test/deploy/node-runtime.test.ts runs this very command under Node 24).
 # --ignore-scripts is required: the postinstall runs `tap`, a dev tool that --omit=dev leaves out.
 # No production dependency needs an install script (optional native accelerators such as
 # msgpackr-extract ship prebuilt packages or fall back to JavaScript).
-RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Local export files (EXPORT_STORAGE=local). Created here, owned by the runtime user, so a named
 # volume mounted on it starts with the right owner (docker-compose.yml shares it between api and workers).

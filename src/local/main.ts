@@ -7,6 +7,7 @@ import { formatBanner, type ServiceLine } from './banner.ts'
 import { apiKeysSpec, loadOrCreateDevKeys } from './dev-keys.ts'
 import { friendlyPort } from './friendly-port.ts'
 import { isStackProcess, relayToOwnProcessGroup } from './process-group.ts'
+import { runtimeNotice, SDK_WARNING_SWITCH } from './runtime-notice.ts'
 import { seedDemoTables } from './seed.ts'
 import { startDynalite } from './services/dynalite.ts'
 import { startEmbeddedRedis } from './services/redis.ts'
@@ -55,6 +56,10 @@ const say = (line: string) => process.stdout.write(`dynacache: ${line}\n`)
 
 async function runStack(): Promise<void> {
   const local = readLocalEnvironment()
+  // Seeding uses the SDK in this process too: one line here instead of its warning in every process.
+  process.env[SDK_WARNING_SWITCH] ??= 'true'
+  const notice = runtimeNotice()
+  if (notice) say(notice)
   let config: Config
   try {
     config = loadConfig(local.env)
@@ -154,6 +159,7 @@ async function runStack(): Promise<void> {
       // The stand-ins accept any credentials; the AWS SDK only needs some to sign with.
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
+      [SDK_WARNING_SWITCH]: 'true',
       ...local.env,
     }
     // One clear message here beats the same error from both children.

@@ -82,6 +82,10 @@ t.test('multi-stage build on a Node that satisfies package.json engines', async 
   }
 })
 
+t.test('every stage runs on Node 24, the current LTS', async (t) => {
+  for (const stage of stages) t.match(stage.image, /^(?:docker\.io\/)?(?:library\/)?node:24(?:[.-]|$)/, stage.image)
+})
+
 t.test('the build stage installs everything and compiles', async (t) => {
   const build = stages.slice(0, -1).find((s) => of(s, 'RUN').some((r) => r.includes('npm run build')))
   if (!t.ok(build, 'a stage before the last one runs npm run build')) return
@@ -101,7 +105,7 @@ t.test('the runtime stage has production dependencies only and runs as a non-roo
   const installs = of(final, 'RUN').filter((r) => /\bnpm (ci|install|i)\b/.test(r))
   t.ok(installs.length > 0, 'the runtime installs its dependencies')
   for (const run of installs) {
-    t.match(run, /\bnpm (ci|install)\b/, 'npm install from the lockfile')
+    t.match(run, /\bnpm ci\b/, 'npm ci: exactly the lockfile (test/deploy/node-runtime.test.ts runs it under Node 24)')
     t.match(run, /--omit=dev/, 'production dependencies only')
     t.match(run, /--ignore-scripts/, 'postinstall runs `tap` (a dev tool): scripts must be skipped')
   }

@@ -87,6 +87,10 @@ t.test(
     t.match(banner, /Mail viewer\s+http:\/\/127\.0\.0\.1:\d+/)
     t.match(banner, /Redis\s+redis:\/\/127\.0\.0\.1:\d+/)
     t.match(banner, /DynamoDB\s+http:\/\/127\.0\.0\.1:\d+/)
+    t.notMatch(banner, /NodeVersionSupportWarning/, "the AWS SDK's nine-line warning is printed by no process")
+    if (Number(process.versions.node.split('.')[0]) < 22) {
+      t.equal(banner.match(/AWS SDK releases after early January 2027 need Node >= 22/g)?.length, 1, 'said once, in one line')
+    }
 
     const saved = JSON.parse(await readFile(join(cwd, '.data', 'dev-keys.json'), 'utf8'))
     t.equal(saved.keys.read, readKey, 'the banner shows the saved read key')
