@@ -7,7 +7,7 @@ export async function friendlyPort(port: number): Promise<number> {
 }
 
 // Listening without a host binds every address, so a service on 127.0.0.1 or ::1 alone counts as taken.
-function isFree(port: number): Promise<boolean> {
+export function isFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer()
     server.unref()

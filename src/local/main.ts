@@ -5,9 +5,10 @@ import { type Config, ConfigError, loadConfig } from '../shared/config.ts'
 import { type AppName, type AppProcess, startApp, waitForHealth } from './app-processes.ts'
 import { formatBanner, type ServiceLine } from './banner.ts'
 import { apiKeysSpec, loadOrCreateDevKeys } from './dev-keys.ts'
-import { friendlyPort } from './friendly-port.ts'
+import { friendlyPort, isFree } from './friendly-port.ts'
 import { isStackProcess, relayToOwnProcessGroup } from './process-group.ts'
 import { runtimeNotice, SDK_WARNING_SWITCH } from './runtime-notice.ts'
+import { acquireStackLock, StackBusyError, type StackLock } from './stack-lock.ts'
 import { seedDemoTables } from './seed.ts'
 import { startDynalite } from './services/dynalite.ts'
 import { startEmbeddedRedis } from './services/redis.ts'
@@ -70,6 +71,7 @@ async function runStack(): Promise<void> {
   }
 
   const apps: AppProcess[] = []
+  let lock: StackLock | undefined
   const services: Array<Promise<Service> | undefined> = []
   const aborter = new AbortController()
   let stopping = false
@@ -80,6 +82,8 @@ async function runStack(): Promise<void> {
     stopping = true
     aborter.abort()
     if (why) process.stderr.write(`dynacache: ${why}\n`)
+    if (!lock) process.exit(code)
+    await lock.markStopping()
     say('stopping the local stack...')
     await Promise.all(apps.map((app) => app.stop(config.SHUTDOWN_TIMEOUT_MS + 2000)))
     const [redis, dynamo, ses] = services
@@ -89,6 +93,7 @@ async function runStack(): Promise<void> {
         ?.stop()
         .catch((err: Error) => process.stderr.write(`dynacache: ${started.url}: ${err.message}\n`))
     }
+    await lock.release()
     say('stopped')
     process.exit(code)
   }
@@ -101,6 +106,17 @@ async function runStack(): Promise<void> {
         1,
         `the ${name} process exited unexpectedly (${signal ?? `exit code ${code}`}); stopping everything`,
       )
+  }
+
+  try {
+    await mkdir(DATA_DIR, { recursive: true })
+    lock = await acquireStackLock(DATA_DIR, {
+      onWait: (pid) => say(`waiting for the previous local stack (pid ${pid}) to finish stopping...`),
+    })
+  } catch (err) {
+    if (!(err instanceof StackBusyError)) throw err
+    process.stderr.write(`dynacache: ${err.message}\n`)
+    process.exit(1)
   }
 
   try {
@@ -146,6 +162,8 @@ async function runStack(): Promise<void> {
       : 'Demo tables: not seeded (DYNAMODB_ENDPOINT is set; only the embedded dynalite gets them).'
 
     const port = local.portSet ? config.PORT : await friendlyPort(FRIENDLY_PORTS.api)
+    // A port the user chose that another program holds: name the variable that moves it.
+    if (local.portSet && !(await isFree(port))) throw new Error(`port ${port} is taken by another program: set PORT to a free port`)
     aborter.signal.throwIfAborted()
     const env: Record<string, string> = {
       NODE_ENV: 'development',

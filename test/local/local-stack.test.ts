@@ -124,3 +124,53 @@ t.test(
     t.equal(await second.exited, 0, 'SIGTERM exits 0')
   },
 )
+
+/** Processes whose command line names `dir` (the stack process holds it in its lock; dynalite in its data path). */
+async function processesUsing(dir: string): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises')
+  const found: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    const [cmdline, cwd] = await Promise.all([
+      readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => ''),
+      import('node:fs/promises').then((fs) => fs.readlink(`/proc/${entry}/cwd`)).catch(() => ''),
+    ])
+    if (cmdline.includes(dir) || cwd === dir) found.push(Number(entry))
+  }
+  return found
+}
+
+t.test(
+  'one stack per folder: a second start says why it cannot start; a start right after SIGTERM comes up; SIGKILL of the parent leaves nothing',
+  async (t) => {
+    const cwd = t.testdir()
+    const port = await freePort()
+    const first = startStack(cwd, port)
+    await first.waitFor(BANNER_KEY, 90_000)
+
+    const rival = startStack(cwd, await freePort())
+    t.equal(await rival.exited, 1, 'the second start exits 1')
+    t.match(rival.output(), /dynacache: another local stack \(pid \d+\) is running on this folder \(\.data\); stop it first/)
+    t.notMatch(rival.output(), /ECONNREFUSED/)
+    t.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200, 'the first stack is untouched')
+
+    // SIGTERM and start again at once: the new stack waits for the old one to let go of .data.
+    first.child.kill('SIGTERM')
+    const next = startStack(cwd, port)
+    await next.waitFor(BANNER_KEY, 90_000)
+    t.equal(await first.exited, 0)
+    t.notMatch(next.output(), /could not start/)
+    t.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200, 'the new stack answers')
+
+    // The terminal's process dies without a word: the stack process notices and stops everything.
+    next.child.kill('SIGKILL')
+    const deadline = Date.now() + 60_000
+    let left = await processesUsing(cwd)
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      left = await processesUsing(cwd)
+    }
+    t.same(left, [], 'no process of the stack is left')
+    await t.rejects(fetch(`http://127.0.0.1:${port}/health`), 'the API is gone')
+  },
+)
