@@ -22,6 +22,8 @@ COPY package.json package-lock.json ./
 RUN npm install --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web console (Vite + Preact), built into dist/console beside the compiled API.
+COPY console ./console
 RUN npm run build
 
 # ---- runtime: production dependencies and the compiled output only ----

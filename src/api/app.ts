@@ -1,10 +1,14 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, LogController } from 'fastify'
+import { loadApiKeys } from '../shared/api-keys.ts'
 import type { Config } from '../shared/config.ts'
 import { loggerOptions } from '../shared/logger.ts'
+import { tracingEnabled } from '../shared/telemetry/tracing.ts'
+import { FastifyOtelInstrumentation } from '@fastify/otel'
 import auth, { enforceAuth } from './plugins/auth.ts'
 import bullBoard from './plugins/bull-board.ts'
 import connections, { type ConnectionsOptions } from './plugins/connections.ts'
 import errorHandler from './plugins/error-handler.ts'
+import limits, { serverLimits } from './plugins/limits.ts'
 import metrics, { metricsRoutes } from './plugins/metrics.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import reads, { type ReadsPluginOptions } from './plugins/reads.ts'
@@ -20,6 +24,9 @@ import healthRoutes from './routes/health/index.ts'
 import batchRoutes from './routes/batches/index.ts'
 import exportRoutes from './routes/exports/index.ts'
 import { fastifySSE } from '@fastify/sse'
+import consoleUi, { type ConsoleOptions } from './plugins/console.ts'
+import historyRoutes from './routes/cache/history.ts'
+import whoamiRoutes from './routes/auth/whoami.ts'
 
 export interface BuildOptions {
   /** Overrides the pino options derived from config (tests capture logs through this). */
@@ -28,10 +35,14 @@ export interface BuildOptions {
   observeDynamo?: ConnectionsOptions['observeDynamo']
   /** Extra routes registered with the app's own plugins and hooks (the benchmark's reference routes). */
   routes?: FastifyPluginAsync
+  /** Where the built web console is (tests build their own); dist/console by default. */
+  console?: ConsoleOptions
 }
 
 /** The API as a Fastify instance, ready but not listening: plugins first, then routes. */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  // Read first: a bad API_KEYS_FILE stops start-up (ConfigError) before any connection is opened.
+  const apiKeys = loadApiKeys(config)
   const logger = options.logger ?? loggerOptions(config, 'dynacache-api')
   const app = Fastify({
     ...(typeof (logger as { info?: unknown }).info === 'function'
@@ -44,10 +55,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     forceCloseConnections: 'idle',
+    // REQUEST_TIMEOUT_MS, CONNECTION_TIMEOUT_MS (plugins/limits.ts exempts event streams).
+    ...serverLimits(config),
     // Reject unknown properties rather than silently dropping them: a typo gets a clear 400.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   })
 
+  // Request spans, first so every later plugin's hooks and the handlers run inside them; only with tracing on.
+  if (tracingEnabled()) await app.register(new FastifyOtelInstrumentation({ instrumentHooks: false }).plugin())
   await app.register(errorHandler)
   await app.register(metrics)
   await app.register(requestLog)
@@ -61,7 +76,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       observeDynamo?.(call)
     },
   })
-  await app.register(auth, { apiKeys: config.API_KEYS ?? '' })
+  await app.register(auth, { keys: apiKeys })
+  // Quotas, the connection cap and Connection: close after a 401; before the routes it watches.
+  await app.register(limits)
   await app.register(rateLimit)
   await app.register(enforceAuth)
   await app.register(tablesPolicy)
@@ -76,10 +93,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(invalidateRoutes)
   await app.register(tableRoutes)
   await app.register(statsRoutes)
+  await app.register(historyRoutes)
+  await app.register(whoamiRoutes)
   await app.register(warmupRoutes)
   await app.register(batchRoutes)
   await app.register(exportRoutes)
   await app.register(metricsRoutes)
+  await app.register(consoleUi, options.console ?? {})
   if (options.routes) await app.register(options.routes)
 
   await app.ready()

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CacheResult } from '../shared/cache/index.ts'
 import { type FreshnessPolicy, freshSecondsLeft, staleWindowSeconds } from '../shared/cache/freshness.ts'
 import { inflate } from '../shared/cache/inflate.ts'
+import { type ResourceKind, staleIfErrorFor } from '../shared/cache/resources.ts'
 import type { Config } from '../shared/config.ts'
 
 const X_CACHE: Record<CacheResult['outcome'], string> = {
@@ -72,8 +73,9 @@ export async function sendCached(
   request: FastifyRequest,
   reply: FastifyReply,
   result: CacheResult,
-  config: Pick<Config, 'STALE_THRESHOLD' | 'STALE_IF_ERROR_TTL'>,
+  config: Pick<Config, 'STALE_THRESHOLD' | 'STALE_IF_ERROR_TTL' | 'STALE_IF_ERROR_SHORT_TTL'>,
   noCache = false,
+  kind?: ResourceKind,
 ) {
   const now = Date.now()
   const policy = { staleThreshold: config.STALE_THRESHOLD }
@@ -87,7 +89,7 @@ export async function sendCached(
   } else {
     const freshLeft = Math.max(0, freshSecondsLeft(result, now, policy))
     const swr = staleWindowSeconds(result.ttl, policy)
-    reply.header('cache-control', `private, max-age=${freshLeft}, stale-while-revalidate=${swr}, stale-if-error=${config.STALE_IF_ERROR_TTL}`)
+    reply.header('cache-control', `private, max-age=${freshLeft}, stale-while-revalidate=${swr}, stale-if-error=${kind ? staleIfErrorFor(kind, result.status, config) : config.STALE_IF_ERROR_TTL}`)
     reply.header('age', ageS)
   }
 

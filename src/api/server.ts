@@ -1,10 +1,14 @@
 import type { ServerResponse } from 'node:http'
 import closeWithGrace from 'close-with-grace'
-import { loadConfigOrExit } from '../shared/config.ts'
+import { exitOnConfigError, loadConfigOrExit } from '../shared/config.ts'
+import { startTracing } from '../shared/telemetry/tracing.ts'
 import { buildApp } from './app.ts'
 
 const config = loadConfigOrExit('api')
-const app = await buildApp(config)
+// Before the app is built: the request instrumentation registers only when tracing is on.
+const tracing = startTracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, 'dynacache-api')
+// API_KEYS_FILE is read and checked as the app is built: a bad one is a configuration error too.
+const app = await buildApp(config).catch(exitOnConfigError)
 
 // Responses not finished yet. Closing the server closes the keep-alive connections idle at that moment
 // only: a request in flight at SIGTERM would leave its connection open (idle, kept alive) once answered,
@@ -34,6 +38,7 @@ closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger: app.log }, async ({ 
   else app.log.info({ msg: 'api.stopping', signal, inFlight: inFlight.size })
   closeConnectionsAfterAnswers()
   await app.close()
+  await tracing.shutdown()
   app.log.info({ msg: 'api.stopped' })
 })
 

@@ -43,6 +43,7 @@ export function formatBanner(info: BannerInfo): string {
     '  dynacache local stack is ready',
     '',
     row('API', api),
+    row('Console', `${api}/console/`, 'the web console: sign in with a key below'),
     row('Swagger UI', `${api}/docs`),
     row('Bull Board', `${api}/admin/queues`, `HTTP Basic: any user name, password = ${adminKey}`),
     ...(info.mailViewer ? [row('Mail viewer', info.mailViewer, 'the mail the workers send')] : []),

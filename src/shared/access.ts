@@ -32,6 +32,25 @@ export function parseApiKeys(spec: string): Map<string, ReadonlySet<Scope>> {
   return keys
 }
 
+/** A tenant's name as API_KEYS_FILE may give it. */
+export const TENANT_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
+/** A table glob as API_KEYS_FILE may give it: DynamoDB's name characters plus `*` and `?`. */
+export const TABLE_GLOB_PATTERN = /^[A-Za-z0-9_.*?-]{1,255}$/
+
+/** The caller's principal: `tables` null sees every table, otherwise only tables matching one glob. */
+export function createPrincipal(init: { id: string; scopes: ReadonlySet<Scope>; tenant?: string; tables?: readonly string[] | null }): Principal {
+  // Sorted and deduplicated: equal glob sets are one table-list cache entry, however they were written.
+  const tables = init.tables ? [...new Set(init.tables)].sort() : null
+  return Object.freeze({ id: init.id, scopes: init.scopes, tenant: init.tenant ?? DEFAULT_TENANT, tables, canSee: tableGlobs(tables) })
+}
+
+/** A predicate for a list of table globs (a key's `tables`); matches everything when the list is null. */
+export function tableGlobs(globs: readonly string[] | null): (table: string) => boolean {
+  if (!globs) return () => true
+  const patterns = globs.map(globToRegExp)
+  return (table) => patterns.some((re) => re.test(table))
+}
+
 /** DynamoDB's naming rule for tables and indexes, checked before anything else touches the name. */
 export const TABLE_NAME_PATTERN = '^[A-Za-z0-9_.-]{3,255}$'
 const tableNameRe = new RegExp(TABLE_NAME_PATTERN)

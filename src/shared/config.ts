@@ -36,7 +36,13 @@ export const ConfigSchema = Type.Object({
   API_KEYS: Type.Optional(
     Type.String({
       pattern: '^[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*(;[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*)*;?$',
-      description: '`key:scope,scope;key2:scope`, keys of 16+ characters, scopes read, write, export, admin (required for the API)',
+      description: '`key:scope,scope;key2:scope`, keys of 16+ characters, scopes read, write, export, admin: keys of the default tenant that see every table (the API needs this or API_KEYS_FILE)',
+    }),
+  ),
+  API_KEYS_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'path to a JSON list of keys with their tenant and tables: `{ "key" or "sha256", "scopes", "tenant"?, "tables"? }` (README, Security model); with API_KEYS or instead of it',
     }),
   ),
   TABLES_ALLOW: Type.String({ default: '*', description: 'comma-separated table-name globs the API may expose' }),
@@ -49,9 +55,13 @@ export const ConfigSchema = Type.Object({
   STATS_TTL: Int(86400, 60, 'seconds statistics counters live'),
   STALE_THRESHOLD: Ratio(0.75, 'an entry older than ttl x this is stale: served at once, refreshed in the background'),
   STALE_IF_ERROR_TTL: Int(86400, 0, 'seconds past its ttl an entry is kept to be served when DynamoDB fails'),
+  STALE_IF_ERROR_SHORT_TTL: Int(300, 0, 'seconds past its ttl a negative (404) entry or a query page is kept for stale-if-error (instead of STALE_IF_ERROR_TTL)'),
   CACHE_CHUNK_BYTES: Int(524288, 1024, 'cached values larger than this are stored in chunks of this size'),
   NEAR_CACHE_TTL_MS: Int(1000, 0, 'ms an API process answers a hot hit from memory before asking Redis again (0 = off); invalidations reach it at once'),
   NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of bodies (gzip, and inflated for clients without gzip) each API process keeps in its near cache'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
+    Type.String({ pattern: '^https?://', description: 'OTLP/HTTP base URL (e.g. http://otel-collector:4318): when set, every process exports OpenTelemetry traces there; off otherwise' }),
+  ),
   CURSOR_SECRET: Type.Optional(
     Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API and the workers, the same value)' }),
   ),
@@ -88,6 +98,14 @@ export const ConfigSchema = Type.Object({
   USER_RESERVED_SHARE: Ratio(0.5, 'share of the read budget background jobs may never take'),
   DYNAMO_WRITE_BUDGET: Int(0, 0, 'write units per second per table shared by every batch-writing worker; 0 = unlimited'),
   RATE_LIMIT_PER_MIN: Int(600, 1, 'requests per minute per API key'),
+  FILTER_MAX_BYTES: Int(16384, 64, 'bytes a `filter` (of a query or an export) may have'),
+  TENANT_EXPORTS_MAX: Int(10, 1, 'exports a tenant may have queued or processing at once'),
+  TENANT_BATCHES_MAX: Int(50, 1, 'batches a tenant may have unfinished (queued, processing or retrying) at once'),
+  TENANT_BATCHES_MB: Int(256, 1, 'MB of operations (as stored, gzip) the unfinished batches of a tenant may hold'),
+  KEY_STREAMS_MAX: Int(100, 1, 'Server-Sent Events streams one API key may have open at once, fleet-wide'),
+  REQUEST_TIMEOUT_MS: Int(60000, 100, 'ms a client has to send a whole request (headers and body, a 16 MB batch included); 408 and the connection closed after'),
+  CONNECTION_TIMEOUT_MS: Int(120000, 100, 'ms a connection may stay idle (no bytes either way) before it is closed; event streams are exempt'),
+  MAX_CONNECTIONS: Int(4096, 1, 'open connections an API process accepts; further ones are closed at once'),
   CORS_ORIGINS: Type.String({
     default: '',
     pattern: '^(\\*|https?://[^,\\s/]+/?(\\s*,\\s*https?://[^,\\s/]+/?)*)?$',
@@ -104,7 +122,8 @@ export type ConfigKey = keyof Config
 
 /** Variables a process role cannot start without. */
 export const REQUIRED_FOR = {
-  api: ['REDIS_URL', 'API_KEYS', 'CURSOR_SECRET'],
+  // And API_KEYS or API_KEYS_FILE (checked in loadConfig: either one will do).
+  api: ['REDIS_URL', 'CURSOR_SECRET'],
   // Workers sign download links in export emails and decode the cursors of paged entries they refresh.
   worker: ['REDIS_URL', 'CURSOR_SECRET'],
   any: [],
@@ -132,19 +151,45 @@ export function loadConfig(env: Record<string, string | undefined>, role: Proces
       throw new ConfigError(`${key} is required: ${describe(key)}`)
     }
   }
+  if (role === 'api' && input.API_KEYS === undefined && input.API_KEYS_FILE === undefined) {
+    throw new ConfigError(`API_KEYS is required (or API_KEYS_FILE): ${describe('API_KEYS')}`)
+  }
   const value = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, input)) as Static<typeof ConfigSchema>
   const [first] = Value.Errors(ConfigSchema, value)
   if (first) {
     const key = first.instancePath.replace(/^\//, '').split('/')[0] as ConfigKey
-    throw new ConfigError(`${key}=${JSON.stringify(env[key] ?? '')} is invalid: expected ${describe(key)}`)
+    // The value is never echoed: it may be a secret (API_KEYS, CURSOR_SECRET, credentials in REDIS_URL).
+    throw new ConfigError(`${key} is invalid: expected ${describe(key)}`)
   }
   if (value.REDIS_CLUSTER && value.REDIS_URL?.split(',').some((seed) => !/^rediss?:\/\/[^\s/,]+/.test(seed.trim()))) {
-    throw new ConfigError(`REDIS_URL=${JSON.stringify(value.REDIS_URL)} is invalid: expected comma-separated redis:// seed URLs (REDIS_CLUSTER=true)`)
+    throw new ConfigError('REDIS_URL is invalid: expected comma-separated redis:// seed URLs (REDIS_CLUSTER=true)')
   }
   if (value.EXPORT_STORAGE === 's3' && !value.EXPORT_S3_BUCKET) {
     throw new ConfigError('EXPORT_S3_BUCKET is required when EXPORT_STORAGE=s3')
   }
+  if (value.NODE_ENV === 'production') refuseDevSecrets(value)
   return Object.freeze(value) as Config
+}
+
+/** Secrets published in docker-compose.yml and the docs: anyone can read them, so production refuses them. */
+export const WELL_KNOWN_SECRETS: ReadonlySet<string> = new Set([
+  'dev-admin-key-change-me',
+  'dev-read-key-change-me',
+  'dev-only-cursor-secret-change-me',
+  'a-long-random-admin-key',
+  'a-long-random-read-key',
+])
+
+export const isWellKnown = (secret: string) => WELL_KNOWN_SECRETS.has(secret) || /change-?me/i.test(secret)
+
+function refuseDevSecrets(value: Static<typeof ConfigSchema>): void {
+  const keys = (value.API_KEYS ?? '').split(';').map((entry) => entry.split(':')[0] ?? '')
+  if (keys.some(isWellKnown)) {
+    throw new ConfigError('API_KEYS holds a well-known development key: set your own keys (NODE_ENV=production)')
+  }
+  if (value.CURSOR_SECRET !== undefined && isWellKnown(value.CURSOR_SECRET)) {
+    throw new ConfigError('CURSOR_SECRET is a well-known development value: set your own secret (NODE_ENV=production)')
+  }
 }
 
 function describe(key: ConfigKey): string {
@@ -159,10 +204,15 @@ export function loadConfigOrExit(role: ProcessRole): Config {
   try {
     return loadConfig(process.env, role)
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
-    process.exit(1)
+    return exitOnConfigError(err)
   }
+}
+
+/** Prints a ConfigError as one line and exits 1 (no stack trace); rethrows anything else. */
+export function exitOnConfigError(err: unknown): never {
+  if (!(err instanceof ConfigError)) throw err
+  process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
+  process.exit(1)
 }
 
 /** The schema's variables with default and description, for the README and its drift test. */

@@ -25,6 +25,7 @@ export const errors = {
   DC_ERR_INVALID_CURSOR: createError('DC_ERR_INVALID_CURSOR', 'The cursor is invalid, tampered with or from another request', 400),
   DC_ERR_INVALID_QUERY: createError('DC_ERR_INVALID_QUERY', '%s', 400),
   DC_ERR_INVALID_FILTER: createError('DC_ERR_INVALID_FILTER', '%s', 400),
+  DC_ERR_FILTER_TOO_LARGE: createError('DC_ERR_FILTER_TOO_LARGE', 'The filter is %s bytes, more than the %s bytes allowed', 400),
 
   // Dependencies
   DC_ERR_DYNAMO_UNAVAILABLE: createError('DC_ERR_DYNAMO_UNAVAILABLE', 'DynamoDB is unavailable: %s', 503),
@@ -48,13 +49,18 @@ export const errors = {
     409,
   ),
 
+  // Quotas (per tenant or per key, fleet-wide)
+  DC_ERR_EXPORT_QUOTA: createError('DC_ERR_EXPORT_QUOTA', 'This tenant already has %s exports queued or processing, the most it may have at once; retry when one finishes', 429),
+  DC_ERR_BATCH_QUOTA: createError('DC_ERR_BATCH_QUOTA', '%s', 429),
+  DC_ERR_STREAM_QUOTA: createError('DC_ERR_STREAM_QUOTA', 'This API key already has %s event streams open, the most it may have at once', 429),
+
   // Everything else
   DC_ERR_INTERNAL: createError('DC_ERR_INTERNAL', 'Internal server error', 500),
 } as const
 
 export type ErrorCode = keyof typeof errors
 
-/** Seconds a client should wait before retrying a 503 of this kind. */
+/** Seconds a client should wait before retrying a 503 (or a 429 quota refusal) of this kind. */
 export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   DC_ERR_DYNAMO_UNAVAILABLE: 5,
   DC_ERR_DYNAMO_THROTTLED: 1,
@@ -62,6 +68,9 @@ export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   DC_ERR_QUEUE_UNAVAILABLE: 5,
   DC_ERR_REDIS_UNAVAILABLE: 5,
   DC_ERR_EXPORT_STORAGE_UNAVAILABLE: 5,
+  DC_ERR_EXPORT_QUOTA: 10,
+  DC_ERR_BATCH_QUOTA: 10,
+  DC_ERR_STREAM_QUOTA: 10,
 }
 
 export function isDcError(err: unknown): err is Error & { code: ErrorCode; statusCode: number } {

@@ -7,7 +7,12 @@ export type CacheOutcomeLabel = 'hit' | 'miss' | 'stale' | 'bypass' | 'error'
 /** The part of a BullMQ Queue the metrics read at scrape time. */
 export interface QueueLike {
   getJobCounts(...types: string[]): Promise<Record<string, number>>
-  getJobs(types: Array<'completed'>, start?: number, end?: number, asc?: boolean): Promise<Array<{ processedOn?: number; finishedOn?: number } | undefined>>
+  getJobs(
+    types: Array<'completed' | 'waiting'>,
+    start?: number,
+    end?: number,
+    asc?: boolean,
+  ): Promise<Array<{ timestamp?: number; delay?: number; processedOn?: number; finishedOn?: number } | undefined>>
 }
 
 export interface QueueSource {
@@ -24,16 +29,25 @@ export interface Metrics {
   readonly cacheReads: Counter<'table' | 'outcome'>
   readonly dynamoDuration: Histogram<'operation'>
   readonly dynamoErrors: Counter<'operation' | 'error'>
+  /** Requests refused with 429, by error code: the per-key rate limit (DC_ERR_RATE_LIMITED) or a quota. */
+  readonly refusals: Counter<'code'>
   /** Open Server-Sent Events streams; SSE routes call inc() on open and dec() on close. */
   readonly sseConnections: Gauge
   /** The gateway's observe hook. */
   observeDynamo(call: CallObservation): void
-  /** Counts one cached read; tables beyond a bound share one label so probing names cannot blow up series. */
-  countCacheRead(table: string, outcome: CacheOutcomeLabel): void
+  /**
+   * Counts one cached read; tables beyond a bound share one label so probing names cannot blow up series,
+   * and a 404 (`exists` false) takes no new label: names of missing tables never crowd out real ones.
+   */
+  countCacheRead(table: string, outcome: CacheOutcomeLabel, exists?: boolean): void
   /** Queue depths and recent job durations, read from Redis at scrape time within `timeoutMs`. */
   addQueueCollectors(source: QueueSource, timeoutMs: number): void
   /** A circuit breaker state gauge (1 for the current state), read at scrape time. */
   addBreakerGauge(state: () => string): void
+  /** dynacache_redis_up: 1 while this process's Redis connection is ready, read at scrape time. */
+  addRedisGauge(ready: () => boolean): void
+  /** Fleet-wide counts of exports by terminal status, read from Redis at scrape time within `timeoutMs`. */
+  addExportOutcomes(read: () => Promise<Record<string, string | number>>, timeoutMs: number): void
   /** The Prometheus text exposition. */
   render(): Promise<string>
   readonly contentType: string
@@ -41,6 +55,7 @@ export interface Metrics {
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused', 'completed', 'failed'] as const
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const
+const EXPORT_END_STATES = ['completed', 'failed', 'cancelled'] as const
 /** Completed jobs a scrape looks at for the duration quantiles. */
 const RECENT_JOBS = 100
 const QUANTILES = [0.5, 0.9, 0.99] as const
@@ -92,6 +107,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     labelNames: ['operation', 'error'] as const,
     registers,
   })
+  const refusals = new Counter({
+    name: 'dynacache_http_refusals_total',
+    help: 'Requests refused with 429 by error code: DC_ERR_RATE_LIMITED for the per-key rate limit, *_QUOTA for quotas',
+    labelNames: ['code'] as const,
+    registers,
+  })
   const sseConnections = new Gauge({
     name: 'dynacache_sse_connections',
     help: 'Open Server-Sent Events connections',
@@ -99,15 +120,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   })
 
   const tableLabels = new Set<string>()
-  const tableLabel = (table: string) => {
+  const tableLabel = (table: string, exists = true) => {
     if (tableLabels.has(table)) return table
+    if (!exists) return '_other'
     if (tableLabels.size >= MAX_TABLE_LABELS) return '_other'
     tableLabels.add(table)
     return table
   }
 
   function addQueueCollectors(source: QueueSource, timeoutMs: number) {
-    type Reading = Array<{ name: string; counts: Record<string, number>; seconds: number[] }> | undefined
+    type Reading = Array<{ name: string; counts: Record<string, number>; seconds: number[]; oldestWaitingMs: number }> | undefined
     // registry.metrics() collects every metric concurrently: the three gauges share one read per scrape.
     let inflight: Promise<Reading> | undefined
     async function readQueues(): Promise<Reading> {
@@ -117,15 +139,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
           Promise.all(
             source.names.map(async (name) => {
               const queue = source.queue(name)
-              const [counts, jobs] = await Promise.all([
+              const [counts, jobs, [oldest]] = await Promise.all([
                 queue.getJobCounts(...QUEUE_STATES),
                 queue.getJobs(['completed'], 0, RECENT_JOBS - 1, false),
+                queue.getJobs(['waiting'], 0, 0, true),
               ])
+              // A delayed job waits from the end of its delay, not from when it was added.
+              const since = oldest?.timestamp ? oldest.timestamp + (oldest.delay ?? 0) : undefined
               const seconds = jobs
                 .filter((j) => j?.processedOn && j.finishedOn)
                 .map((j) => (j!.finishedOn! - j!.processedOn!) / 1000)
                 .sort((a, b) => a - b)
-              return { name, counts, seconds }
+              return { name, counts, seconds, oldestWaitingMs: since === undefined ? 0 : Math.max(0, Date.now() - since) }
             }),
           ),
           timeoutMs,
@@ -165,6 +190,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       },
     })
     new Gauge({
+      name: 'dynacache_queue_oldest_waiting_job_age_seconds',
+      help: 'Age of the oldest job waiting in each queue (0 when none waits), read at scrape time',
+      labelNames: ['queue'] as const,
+      registers,
+      async collect() {
+        this.reset()
+        for (const { name, oldestWaitingMs } of (await reading()) ?? []) this.set({ queue: name }, oldestWaitingMs / 1000)
+      },
+    })
+    new Gauge({
       name: 'dynacache_queue_scrape_success',
       help: '1 when this scrape read every queue from Redis in time, else 0 (queue values are then absent)',
       registers,
@@ -187,22 +222,53 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     })
   }
 
+  function addRedisGauge(ready: () => boolean) {
+    new Gauge({
+      name: 'dynacache_redis_up',
+      help: "1 while this process's Redis connection is ready, else 0",
+      registers,
+      collect() {
+        this.set(ready() ? 1 : 0)
+      },
+    })
+  }
+
+  function addExportOutcomes(read: () => Promise<Record<string, string | number>>, timeoutMs: number) {
+    // A counter kept in Redis by the export store (every process that finishes an export adds to it).
+    new Counter({
+      name: 'dynacache_exports_finished_total',
+      help: 'Exports that ended, by status (completed, failed, cancelled), fleet-wide: the same value from every API process',
+      labelNames: ['status'] as const,
+      registers,
+      async collect() {
+        const counts = await withTimeout(read(), timeoutMs).catch(() => undefined)
+        // Unread (Redis down or slow): no samples, rather than a drop to 0 that rate() would take for a reset.
+        this.reset()
+        if (!counts) return
+        for (const status of EXPORT_END_STATES) this.inc({ status }, Number(counts[status] ?? 0))
+      },
+    })
+  }
+
   return {
     registry,
     httpDuration,
     cacheReads,
     dynamoDuration,
     dynamoErrors,
+    refusals,
     sseConnections,
     observeDynamo(call) {
       dynamoDuration.observe({ operation: call.operation }, call.ms / 1000)
       if (call.error) dynamoErrors.inc({ operation: call.operation, error: call.error })
     },
-    countCacheRead(table, outcome) {
-      cacheReads.inc({ table: tableLabel(table), outcome })
+    countCacheRead(table, outcome, exists) {
+      cacheReads.inc({ table: tableLabel(table, exists), outcome })
     },
     addQueueCollectors,
     addBreakerGauge,
+    addRedisGauge,
+    addExportOutcomes,
     render: () => registry.metrics(),
     contentType: registry.contentType,
   }

@@ -17,8 +17,11 @@ import {
 } from '../shared/batches/index.ts'
 import { invalidateTable } from '../shared/cache/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
+import { safeReason } from '../shared/safe-message.ts'
+import { tableOfBatchId } from '../shared/batches/batch-id.ts'
 import { deferJob, isBudgetExhausted } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
+import { createJobChecks } from './job-checks.ts'
 
 const gunzip = promisify(gunzipCallback)
 
@@ -91,17 +94,27 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
   const { redis, keys, gateway, queues, logger, config } = deps
   const opts = { ...BATCH_WRITE_DEFAULTS, ...options }
   const store = createBatchStore({ redis, keys, retentionDays: config.JOB_RETENTION_DAYS })
+  const checks = createJobChecks(config)
 
   return async function batchWrite(job: Job<QueuePayload<'batch-write'>>, token?: string, signal?: AbortSignal): Promise<BatchWriteResult> {
     const { id, table } = job.data
+    // The API queues a batch as job `id` for the table its id names: a job added by hand that points
+    // a batch at another table (or is not the batch's own job) writes nothing.
+    checks.require(typeof id === 'string' && job.id === id, job, 'the job id is not its batch id')
+    checks.require(typeof table === 'string' && tableOfBatchId(id) === table, job, "the table is not the batch's table")
     const batch = await store.load(id)
     if (!batch) throw new UnrecoverableError(`Batch ${id} no longer exists (expired or removed)`)
+    checks.require(batch.table === table, job, "the table is not the batch's table")
     const summary = async (): Promise<BatchWriteResult> => {
       const view = (await store.view(id, 0))!
       return { id, status: view.status, total: view.total, written: view.written, failed: view.failed, attempts: view.attempts }
     }
     // A completed batch (say, its job retried from Bull Board after it finished) is not written again.
     if (batch.status === 'completed' || !batch.operations) return summary()
+    if (!checks.tableAllowed(table)) {
+      await store.settle(id, 'failed', 'The table is not allowed (TABLES_ALLOW / TABLES_DENY)')
+      checks.refuse(job, 'the table is not allowed (TABLES_ALLOW / TABLES_DENY)')
+    }
     const before = await store.start(id)
     if (before === undefined) throw new UnrecoverableError(`Batch ${id} no longer exists (expired or removed)`)
     if (before === 'completed') return summary()
@@ -109,7 +122,7 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
     try {
       operations = decodeOperations((await gunzip(batch.operations)).toString())
     } catch (err) {
-      await store.settle(id, 'failed', `The stored operations cannot be read: ${(err as Error).message}`)
+      await store.settle(id, 'failed', `The stored operations cannot be read: ${safeReason(err)}`)
       throw new UnrecoverableError(`Batch ${id}: the stored operations cannot be read`)
     }
     const names = batch.keyNames
@@ -185,7 +198,7 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
           return indexes.filter((i) => left.has(i))
         }, opts.retry)
         if (outcome.remaining.length > 0) {
-          const why = outcome.lastError ? `: ${outcome.lastError.message}` : ' (left unprocessed)'
+          const why = outcome.lastError ? `: ${safeReason(outcome.lastError)}` : ' (left unprocessed)'
           throw new BatchIncompleteError(`${outcome.remaining.length} operations not written after ${outcome.calls} calls${why}`)
         }
         return []
@@ -195,7 +208,7 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
         if (codeOf(err) === 'DC_ERR_DYNAMO_REJECTED') {
           // DynamoDB refuses the whole call for one bad request: halve until the bad one is alone.
           if (sent.length === 1) {
-            await save({ confirmed: [], failed: [{ index: sent[0]!, reason: (err as Error).message }], calls: 0 })
+            await save({ confirmed: [], failed: [{ index: sent[0]!, reason: safeReason(err) }], calls: 0 })
             return []
           }
           const half = Math.ceil(sent.length / 2)
@@ -226,7 +239,8 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
     } catch (err) {
       const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
       if (progress.written > 0) await invalidate(true)
-      await store.settle(id, final ? 'failed' : 'retrying', (err as Error).message)
+      // The record is shown to API clients: the driver's own text stays in the log line below.
+      await store.settle(id, final ? 'failed' : 'retrying', safeReason(err))
       logger.warn({ msg: 'batch.stopped', id, table, final, ...progress, err: (err as Error).message })
       throw err
     }

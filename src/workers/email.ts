@@ -2,7 +2,7 @@ import { type Job, UnrecoverableError } from 'bullmq'
 import { completedEmail, failedEmail } from '../shared/email/export-emails.ts'
 import { createSesSender, type EmailSender } from '../shared/email/sender.ts'
 import { createSesClient } from '../shared/email/ses-client.ts'
-import { exportPaths } from '../shared/exports/index.ts'
+import { exportPaths, tenantOf } from '../shared/exports/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
@@ -31,7 +31,7 @@ export default function createEmailProcessor(deps: WorkerDeps, sender: EmailSend
     let message: ReturnType<typeof failedEmail>
     if (template === 'export-completed') {
       if (!tokens) throw new UnrecoverableError('CURSOR_SECRET is not set on this worker: it cannot sign download links')
-      const { token, expiresAt } = tokens.sign(exportId)
+      const { token, expiresAt } = tokens.sign(exportId, tenantOf(record))
       const url = `${publicUrl}${exportPaths(exportId).download}?token=${token}`
       message = completedEmail(record, { url, expiresAt })
     } else {

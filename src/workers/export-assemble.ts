@@ -2,8 +2,10 @@ import { type Job, UnrecoverableError } from 'bullmq'
 import { keyOf } from '../shared/dynamo/table-description.ts'
 import { assembleExport, type Checkpoint, type ExportRecord } from '../shared/exports/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
+import { safeReason, safeText } from '../shared/safe-message.ts'
 import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
+import { createJobChecks } from './job-checks.ts'
 
 export interface AssembleResult {
   status: string
@@ -23,8 +25,9 @@ class AssemblyStopped extends Error {
  * not written again and its email job id is fixed, so a retry never mails twice.
  */
 export default function createExportAssembleProcessor(deps: WorkerDeps) {
-  const { reads, queues, logger } = deps
+  const { reads, queues, logger, config } = deps
   const { store, storage } = exportServices(deps)
+  const checks = createJobChecks(config)
 
   /** Queues the email; failing to do so is logged, never the export's failure. */
   async function notify(record: ExportRecord, template: 'export-completed' | 'export-failed') {
@@ -47,8 +50,13 @@ export default function createExportAssembleProcessor(deps: WorkerDeps) {
 
   return async function exportAssemble(job: Job<QueuePayload<'export-assemble'>>): Promise<AssembleResult> {
     const { exportId } = job.data
+    // Only the export's own flow parent (job id = export id) assembles it.
+    checks.require(typeof exportId === 'string' && job.id === exportId, job, 'the job id is not its export id')
     const record = await store.get(exportId)
     if (!record) return { status: 'missing' }
+    if (!checks.tableAllowed(record.table) && record.status !== 'completed' && record.status !== 'cancelled') {
+      return fail(record, 'the table is not allowed (TABLES_ALLOW / TABLES_DENY)')
+    }
     if (record.status === 'cancelled') {
       await storage.remove(exportId)
       return { status: 'cancelled' }
@@ -62,7 +70,7 @@ export default function createExportAssembleProcessor(deps: WorkerDeps) {
     if (record.status === 'failed') return fail(record, record.error ?? 'failed')
 
     const failures = Object.values(await job.getIgnoredChildrenFailures())
-    if (failures.length > 0) return fail(record, `a segment failed: ${failures[0]}`)
+    if (failures.length > 0) return fail(record, `a segment failed: ${safeText(String(failures[0]))}`)
     const checkpoints = await store.checkpoints(exportId, record.segments)
     const unfinished = checkpoints.findIndex((cp) => !cp?.done)
     if (unfinished >= 0) return fail(record, `segment ${unfinished} did not finish`)
@@ -98,7 +106,8 @@ export default function createExportAssembleProcessor(deps: WorkerDeps) {
       }
       const permanent = (err as { code?: string }).code === 'DC_ERR_TABLE_NOT_FOUND'
       if (permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
-        await fail(record, `assembling the file failed: ${(err as Error).message}`)
+        logger.warn({ msg: 'export.assemble.error', exportId, err: (err as Error).message })
+        await fail(record, `assembling the file failed: ${safeReason(err)}`)
         throw new UnrecoverableError((err as Error).message)
       }
       throw err

@@ -12,9 +12,11 @@ import {
   renderPage,
 } from '../shared/exports/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
+import { safeReason } from '../shared/safe-message.ts'
 import { deferJob, isBudgetExhausted } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
+import { createJobChecks } from './job-checks.ts'
 
 /** Failures no retry can fix: the table is gone, or DynamoDB refuses the scan (filter, index). */
 const PERMANENT = new Set(['DC_ERR_TABLE_NOT_FOUND', 'DC_ERR_DYNAMO_REJECTED', 'DC_ERR_INVALID_FILTER'])
@@ -43,11 +45,19 @@ class SegmentTakenOver extends Error {
 export default function createExportSegmentProcessor(deps: WorkerDeps) {
   const { gateway, config, logger } = deps
   const { store, storage } = exportServices(deps)
+  const checks = createJobChecks(config)
 
   return async function exportSegment(job: Job<QueuePayload<'export-segment'>>, token?: string, signal?: AbortSignal): Promise<SegmentResult> {
     const { exportId, segment, totalSegments } = job.data
+    // Only the segment jobs the export's flow made (job id `<exportId>-<segment>`, its segment count) run.
+    checks.require(typeof exportId === 'string' && Number.isInteger(segment) && job.id === `${exportId}-${segment}`, job, 'the job id is not its export segment')
     const record = await store.get(exportId)
     if (!record) return { segment, pages: 0, rows: 0, stopped: 'missing' }
+    checks.require(totalSegments === record.segments && segment >= 0 && segment < totalSegments, job, "the segments are not the export's")
+    if (!checks.tableAllowed(record.table)) {
+      await store.finish(exportId, 'failed', { error: 'the table is not allowed (TABLES_ALLOW / TABLES_DENY)' })
+      checks.refuse(job, 'the table is not allowed (TABLES_ALLOW / TABLES_DENY)')
+    }
     // Names this run, so a stale run of the same segment is fenced off at its next commit.
     const owner = `${hostname()}:${process.pid}:${job.attemptsStarted}:${randomBytes(4).toString('hex')}`
     const claim = await store.claimSegment(exportId, segment, owner)
@@ -142,7 +152,8 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
       const lastAttempt = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
       if (lastAttempt && !(err instanceof SegmentTakenOver)) {
         // Fails the export now, so the other segments stop at their next page.
-        await store.finish(exportId, 'failed', { error: `segment ${segment}: ${(err as Error).message}` })
+        // Shown to API clients: the driver's own text stays in the log line below.
+        await store.finish(exportId, 'failed', { error: `segment ${segment}: ${safeReason(err)}` })
       }
       logger.warn({ msg: 'export.segment.error', exportId, segment, pages: cp.pages, lastAttempt, err: (err as Error).message })
       throw permanent ? new UnrecoverableError((err as Error).message) : err

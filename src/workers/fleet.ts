@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.ts'
 import { createQueueProducers, isQueueName, QUEUE_NAMES, type QueueName } from '../shared/queues/index.ts'
 import { closeRedis, createConfiguredRedis, waitForReady } from '../shared/redis/index.ts'
 import { createRedisKeys } from '../shared/redis/keys.ts'
+import { queueTelemetry } from '../shared/telemetry/tracing.ts'
 import type { WorkerDeps } from './deps.ts'
 import { scheduleExportCleanup } from './export-cleanup.ts'
 import { PROCESSORS } from './processors.ts'
@@ -58,6 +59,7 @@ export async function startWorkerFleet(config: Config, logger: Logger): Promise<
       // A killed worker stops renewing its job locks; after this long another worker takes the job over.
       lockDuration: config.JOB_STALL_MS,
       stalledInterval: config.JOB_STALL_MS,
+      ...queueTelemetry(),
     })
     worker.on('failed', (job, err) =>
       logger.warn({ msg: 'job.failed', queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }),

@@ -1,9 +1,9 @@
 import type { Job } from 'bullmq'
-import { createTablePolicy } from '../shared/access.ts'
 import type { CachedResource } from '../shared/cache/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import { deferJob, isBudgetExhausted } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
+import { createJobChecks } from './job-checks.ts'
 
 /** The cached reads of a table that a prefetch keeps warm, beyond its details and first page. */
 const HOT_READS_PER_TABLE = 10
@@ -17,9 +17,12 @@ export const firstPage = (table: string): CachedResource => ({ table, kind: 'ite
  * refresh() skips them, so a deferred and re-run prefetch only does what is left.
  */
 export default function createPrefetchProcessor({ reads, config, logger }: WorkerDeps) {
-  const allowed = createTablePolicy(config.TABLES_ALLOW, config.TABLES_DENY)
+  const checks = createJobChecks(config)
   return async function prefetch(job: Job<QueuePayload<'prefetch'>>, token?: string) {
-    const tables = (job.data.tables ?? (await reads.stats.popular(config.PREFETCH_TOP)).map((p) => p.table)).filter(allowed)
+    const named = job.data?.tables
+    checks.require(named === undefined || (Array.isArray(named) && named.length <= 1000), job, 'tables must be a list of table names')
+    // Named tables (from POST /cache/warmup, or typed into Bull Board) count only when allowed.
+    const tables = (named ?? (await reads.stats.popular(config.PREFETCH_TOP)).map((p) => p.table)).filter(checks.tableAllowed)
     const resources: CachedResource[] = [{ table: null, kind: 'tables', params: {} }]
     for (const table of tables) {
       resources.push({ table, kind: 'details', params: {} }, firstPage(table))

@@ -62,3 +62,16 @@ t.test('stale entries of two tables queue one refresh each, of their own table',
   const stale = await Promise.all(TABLES.map((table) => get(url(table))))
   for (const [i, reply] of stale.entries()) t.equal(reply.json().from, TABLES[i], 'a stale answer is still its own table')
 })
+
+t.test('a table is in the set DELETE /cache walks before its first entry exists', async (t) => {
+  const url = '/tables/shape-b/items/p0?sk=7'
+  await app.inject({ method: 'DELETE', url: '/cache', headers: auth('admin') })
+  await app.redis.srem(app.keys.cachedTables, 'shape-b')
+  // A fresh process would not know the table yet: a new app on the same prefix.
+  const fresh = await build(t, services, { REDIS_PREFIX: app.config.REDIS_PREFIX, NEAR_CACHE_TTL_MS: '0' })
+  const first = await fresh.inject({ url, headers: auth('read') })
+  t.equal(first.headers['x-cache'], 'MISS')
+  t.ok((await app.redis.smembers(app.keys.cachedTables)).includes('shape-b'), 'remembered before the answer, not after')
+  await app.inject({ method: 'DELETE', url: '/cache', headers: auth('admin') })
+  t.equal((await fresh.inject({ url, headers: auth('read') })).headers['x-cache'], 'MISS', 'so DELETE /cache reaches its entry')
+})

@@ -100,10 +100,14 @@ t.test('queue depths and recent job durations per queue', async (t) => {
   // Set-up goes through a patient connection of its own; the app's fail-fast one is what is measured.
   const connection = new Redis(services.redisUrl, { maxRetriesPerRequest: null })
   const producer = new Queue('cache-maintenance', { connection, prefix: app.keys.queuePrefix })
-  await producer.add('cache-maintenance', { kind: 'purge', table: 'metered' })
+  // The first job claims to have been added a minute ago: the oldest waiting job's age shows it.
+  await producer.add('cache-maintenance', { kind: 'purge', table: 'metered' }, { timestamp: Date.now() - 60_000 })
   await producer.add('cache-maintenance', { kind: 'purge', table: 'metered' })
   let text = await scrapeUntil((s) => sample(s, 'dynacache_queue_scrape_success') === 1)
   t.equal(sample(text, 'dynacache_queue_jobs', { queue: 'cache-maintenance', state: 'waiting' }), 2)
+  const age = sample(text, 'dynacache_queue_oldest_waiting_job_age_seconds', { queue: 'cache-maintenance' })
+  t.ok(age !== undefined && age >= 60 && age < 600, `oldest waiting job is ${age}s old`)
+  t.equal(sample(text, 'dynacache_queue_oldest_waiting_job_age_seconds', { queue: 'email' }), 0, 'no job waits: 0')
   for (const name of app.queues.names) t.ok(sample(text, 'dynacache_queue_jobs', { queue: name, state: 'active' }) !== undefined, name)
 
   // A stand-in processor: the real ones are tested with the workers; here only the timing matters.
@@ -119,8 +123,32 @@ t.test('queue depths and recent job durations per queue', async (t) => {
   })
   text = await scrapeUntil((s) => sample(s, 'dynacache_queue_jobs', { queue: 'cache-maintenance', state: 'completed' }) === 2)
   t.equal(sample(text, 'dynacache_queue_jobs', { queue: 'cache-maintenance', state: 'waiting' }), 0)
+  t.equal(sample(text, 'dynacache_queue_oldest_waiting_job_age_seconds', { queue: 'cache-maintenance' }), 0)
   const p50 = sample(text, 'dynacache_queue_recent_job_duration_seconds', { queue: 'cache-maintenance', quantile: '0.5' })
   t.ok(p50 !== undefined && p50 >= 0.04 && p50 < 5, `median job duration ${p50}s`)
+})
+
+t.test('Redis up and fleet-wide export outcomes, read from Redis', async (t) => {
+  let text = await scrapeUntil((s) => sample(s, 'dynacache_exports_finished_total', { status: 'failed' }) !== undefined)
+  t.equal(sample(text, 'dynacache_redis_up'), 1)
+  t.equal(sample(text, 'dynacache_exports_finished_total', { status: 'failed' }), 0, 'no export has ended yet')
+  const connection = new Redis(services.redisUrl)
+  t.teardown(() => connection.disconnect())
+  await connection.hincrby(app.keys.exportOutcomes, 'failed', 2)
+  await connection.hincrby(app.keys.exportOutcomes, 'completed', 5)
+  text = await scrapeUntil((s) => sample(s, 'dynacache_exports_finished_total', { status: 'completed' }) === 5)
+  t.equal(sample(text, 'dynacache_exports_finished_total', { status: 'failed' }), 2)
+  t.equal(sample(text, 'dynacache_exports_finished_total', { status: 'cancelled' }), 0)
+})
+
+t.test('rate-limit refusals are counted by their error code', async (t) => {
+  const limited = await build(t, { ...services, dynamoEndpoint: proxy.endpoint }, { RATE_LIMIT_PER_MIN: '2' })
+  const statuses: number[] = []
+  for (let i = 0; i < 3; i++) statuses.push((await limited.inject({ url: '/tables', headers: auth('read') })).statusCode)
+  t.same(statuses, [200, 200, 429])
+  await new Promise((r) => setTimeout(r, 20))
+  const text = (await limited.inject({ url: '/metrics', headers: auth('admin') })).body
+  t.equal(sample(text, 'dynacache_http_refusals_total', { code: 'DC_ERR_RATE_LIMITED' }), 1)
 })
 
 t.test('each app has its own registry', async (t) => {
@@ -139,5 +167,9 @@ t.test('with Redis down /metrics still answers at once, without queue values', a
   t.ok(took < QUEUE_SCRAPE_TIMEOUT_MS + 1500, `answered in ${took} ms (queue read timeout ${QUEUE_SCRAPE_TIMEOUT_MS} ms)`)
   t.equal(sample(text, 'dynacache_queue_scrape_success'), 0)
   t.equal(sample(text, 'dynacache_queue_jobs', { queue: 'cache-maintenance', state: 'waiting' }), undefined)
+  // The client notices the closed connection on its next event-loop turns, not at once.
+  const down = await scrapeUntil((s) => sample(s, 'dynacache_redis_up') === 0)
+  t.equal(sample(down, 'dynacache_redis_up'), 0)
+  t.equal(sample(down, 'dynacache_exports_finished_total', { status: 'failed' }), undefined, 'unread, not a drop to 0')
   await services.redis!.start()
 })

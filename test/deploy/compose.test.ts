@@ -389,3 +389,34 @@ t.test('docker compose accepts the file (only where a Docker engine runs)', asyn
   })
   t.equal(result.status, 0, `docker compose config -q: ${result.stderr}`)
 })
+
+t.test('every published port listens on 127.0.0.1 only', async (t) => {
+  let published = 0
+  for (const [name, service] of Object.entries(services)) {
+    for (const port of service.ports ?? []) {
+      published++
+      const spec = typeof port === 'string' ? port : String((port as { host_ip?: string }).host_ip ?? '')
+      t.match(spec, /^127\.0\.0\.1:/, `${name}: ${JSON.stringify(port)} is bound to loopback`)
+    }
+  }
+  t.ok(published >= 3, 'api, dynamodb and mail publish ports')
+})
+
+t.test('the dev secrets start the local stack, never a production one', async (t) => {
+  t.equal(environmentOf(services.api).NODE_ENV, 'local', 'the stack runs as NODE_ENV=local by default')
+  const prod = loadCompose({ NODE_ENV: 'production' })
+  t.throws(() => loadConfig(environmentOf(prod.services.api), 'api'), {
+    name: 'ConfigError',
+    message: /^API_KEYS holds a well-known development key/,
+  })
+  t.throws(() => loadConfig(environmentOf(prod.services.worker), 'worker'), {
+    name: 'ConfigError',
+    message: /^CURSOR_SECRET is a well-known development value/,
+  })
+  const own = loadCompose({
+    NODE_ENV: 'production',
+    API_KEYS: 'prod-admin-key-0123456789:read,write,export,admin',
+    CURSOR_SECRET: 'a-real-secret-of-32-characters!!',
+  })
+  t.ok(loadConfig(environmentOf(own.services.api), 'api'), 'own secrets start in production')
+})

@@ -32,6 +32,10 @@ export function testConfig(services: TestServices, overrides: Record<string, str
       DYNAMO_TIMEOUT_MS: '2000',
       // Tests send bursts far above 600 a minute from one key; test/api/rate-limit.test.ts sets its own limits.
       RATE_LIMIT_PER_MIN: '1000000',
+      // Tests queue far more than a tenant's default share; test/api/limits.test.ts sets its own quotas.
+      TENANT_BATCHES_MAX: '100000',
+      TENANT_BATCHES_MB: '100000',
+      TENANT_EXPORTS_MAX: '10000',
       ...overrides,
     },
     'api',

@@ -63,7 +63,7 @@ t.test('a bad config stops start:api with exit 1 and one clear line', async (t) 
   const base = configEnv(testConfig(services))
   for (const [change, expected] of [
     [{ CURSOR_SECRET: '' }, /^dynacache: configuration error: CURSOR_SECRET is required/],
-    [{ TABLE_ITEMS_TTL: 'abc' }, /^dynacache: configuration error: TABLE_ITEMS_TTL="abc" is invalid: expected an integer/],
+    [{ TABLE_ITEMS_TTL: 'abc' }, /^dynacache: configuration error: TABLE_ITEMS_TTL is invalid: expected an integer/],
   ] as const) {
     const api = startEntry(t, 'src/api/server.ts', { ...base, ...change })
     t.equal(await api.exited, 1)

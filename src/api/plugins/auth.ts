@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { DEFAULT_TENANT, parseApiKeys, type Principal, type Scope } from '../../shared/access.ts'
+import type { Principal, Scope } from '../../shared/access.ts'
+import type { ApiKeyEntry } from '../../shared/api-keys.ts'
 import { errors } from '../../shared/errors.ts'
 
 declare module 'fastify' {
@@ -18,25 +19,14 @@ declare module 'fastify' {
     authFailure?: Error
   }
   interface FastifyInstance {
-    /** Resolves a presented key to its scopes, in constant time per configured key. */
+    /** Resolves a presented key to its principal, in constant time per configured key. */
     authenticate(presented: string): Principal | undefined
   }
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
-async function auth(app: FastifyInstance, opts: { apiKeys: string }) {
-  const keys = [...parseApiKeys(opts.apiKeys)].map(([key, scopes]) => ({
-    digest: digest(key),
-    principal: {
-      id: digest(key).toString('hex').slice(0, 12),
-      scopes,
-      tenant: DEFAULT_TENANT,
-      tables: null,
-      canSee: () => true,
-    } satisfies Principal,
-  }))
-
+async function auth(app: FastifyInstance, { keys }: { keys: readonly ApiKeyEntry[] }) {
   app.decorate('authenticate', (presented: string) => {
     const candidate = digest(presented)
     let found: (typeof keys)[number] | undefined

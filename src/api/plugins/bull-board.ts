@@ -1,7 +1,8 @@
 import { createBullBoard } from '@bull-board/api'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, preParsingHookHandler, RouteOptions } from 'fastify'
+import { isDcError } from '../../shared/errors.ts'
 import { sendError } from './error-handler.ts'
 
 export const BULL_BOARD_PATH = '/admin/queues'
@@ -43,19 +44,35 @@ export default async function bullBoard(app: FastifyInstance) {
     options: { uiConfig: { boardTitle: 'dynacache queues', hideDocsLink: true } },
   })
 
+  // Refused after the rate limit has counted the request (against the client's address when the
+  // password is wrong), as a wrong Bearer key is: password guessing is slowed down the same way.
+  const refuse: preParsingHookHandler = (request, reply, payload, done) => {
+    if (request.apiKeyId) return done(null, payload)
+    reply.header('www-authenticate', 'Basic realm="dynacache admin", charset="UTF-8"')
+    sendError(reply, 401, 'DC_ERR_UNAUTHORIZED', 'Sign in with HTTP Basic auth: any user name, an admin API key as the password')
+  }
+
+  // The board's own error handler answers in its format; ours (429 of the rate limit, ...) keep theirs.
+  const boardErrors = (serverAdapter as unknown as { errorHandler: (err: Error) => { status?: number; body: unknown } }).errorHandler
+  const errorHandler = (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    if (isDcError(err)) return sendError(reply, err.statusCode, err.code, err.message)
+    const response = boardErrors(err)
+    return reply.status(response.status || 500).send(response.body)
+  }
+
   app.addHook('onRoute', (route: RouteOptions) => {
     route.schema = { ...route.schema, hide: true }
+    route.errorHandler = errorHandler
+    // A route-level hook added after the rate limit's own (see auth-enforce in auth.ts).
+    const hooks = route.preParsing
+    route.preParsing = [...(Array.isArray(hooks) ? hooks : hooks ? [hooks] : []), refuse]
   })
 
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+  // Identifies the caller only; `refuse` answers 401 once the rate limit has counted the attempt.
+  app.addHook('onRequest', async (request: FastifyRequest) => {
     const password = basicPassword(request.headers.authorization)
     const key = password === undefined ? undefined : app.authenticate(password)
-    if (key?.scopes.has('admin')) {
-      request.apiKeyId = key.id
-      return
-    }
-    reply.header('www-authenticate', 'Basic realm="dynacache admin", charset="UTF-8"')
-    return sendError(reply, 401, 'DC_ERR_UNAUTHORIZED', 'Sign in with HTTP Basic auth: any user name, an admin API key as the password')
+    if (key?.scopes.has('admin')) request.apiKeyId = key.id
   })
 
   await app.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH })

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { type ErrorCode, errors, isDcError, RETRY_AFTER_SECONDS } from '../../shared/errors.ts'
 import { isRedisUnavailable } from '../../shared/redis/index.ts'
+import { safeText } from '../../shared/safe-message.ts'
 
 export interface ErrorBody {
   statusCode: number
@@ -30,8 +31,11 @@ export function sendError(reply: FastifyReply, statusCode: number, code: ErrorCo
 async function errorHandler(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (isDcError(err)) {
-      if (err.statusCode >= 500) request.log.warn({ msg: 'request.unavailable', code: err.code, err })
-      return sendError(reply, err.statusCode, err.code, err.message)
+      const cause = (err as Error).cause as Error | undefined
+      // The driver's own words (addresses, ARNs) go to the log only; the answer gets them scrubbed.
+      if (err.statusCode >= 500) request.log.warn({ msg: 'request.unavailable', code: err.code, err, cause: cause?.message })
+      else if (cause) request.log.info({ msg: 'request.refused', code: err.code, cause: cause.message })
+      return sendError(reply, err.statusCode, err.code, cause || err.statusCode >= 500 ? safeText(err.message) : err.message)
     }
     if (isRedisUnavailable(err)) {
       request.log.warn({ msg: 'request.redis-unavailable', err: err.message })

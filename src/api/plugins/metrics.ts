@@ -32,7 +32,7 @@ function observe(app: FastifyInstance, request: FastifyRequest, reply: FastifyRe
   if (table === undefined) return
   const xCache = reply.getHeader('x-cache')
   const outcome = typeof xCache === 'string' ? OUTCOMES[xCache] : reply.statusCode >= 500 ? 'error' : undefined
-  if (outcome) app.metrics.countCacheRead(table, outcome)
+  if (outcome) app.metrics.countCacheRead(table, outcome, reply.statusCode !== 404)
 }
 
 /**
@@ -44,6 +44,10 @@ async function metrics(app: FastifyInstance) {
   app.decorate('metrics', m)
   // Reads X-Cache rather than hooking the cache, so the read path needs no knowledge of metrics.
   app.addHook('onResponse', async (request, reply) => observe(app, request, reply))
+  // A 429 alone does not say whether the rate limit or a quota refused: the thrown error's code does.
+  app.addHook('onError', async (_request, _reply, error) => {
+    if (error.statusCode === 429 && typeof error.code === 'string') m.refusals.inc({ code: error.code })
+  })
   app.addHook('onReady', async () => {
     m.addQueueCollectors(
       {
@@ -53,6 +57,11 @@ async function metrics(app: FastifyInstance) {
       },
       QUEUE_SCRAPE_TIMEOUT_MS,
     )
+    m.addRedisGauge(() => app.redis.status === 'ready')
+    m.addExportOutcomes(async () => {
+      if (app.redis.status !== 'ready') throw new Error('Redis not ready')
+      return app.redis.hgetall(app.keys.exportOutcomes)
+    }, QUEUE_SCRAPE_TIMEOUT_MS)
     const gateway = app.gateway as { breakerState?: () => string }
     if (typeof gateway.breakerState === 'function') m.addBreakerGauge(() => gateway.breakerState!())
   })

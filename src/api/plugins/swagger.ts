@@ -30,6 +30,7 @@ const TAGS = [
   { name: 'exports', description: 'Bulk exports to CSV or JSONL files (scope export)' },
   { name: 'batches', description: 'Batch writes with retries and idempotency (scope write)' },
   { name: 'operations', description: 'Health, readiness and metrics' },
+  { name: 'auth', description: 'What the presented API key may do (any valid key)' },
 ]
 
 type JsonObject = { [key: string]: unknown }
@@ -192,7 +193,7 @@ async function swaggerPlugin(app: FastifyInstance) {
       tags: TAGS,
       components: {
         securitySchemes: {
-          [SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS' },
+          [SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS or API_KEYS_FILE' },
         },
       },
     },

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { isValidTableName } from '../access.ts'
+import { DEFAULT_TENANT, isValidTableName } from '../access.ts'
 
 const RANDOM = /^[A-Za-z0-9_-]{16}$/
 
@@ -24,7 +24,12 @@ export function batchFingerprint(table: string, operationsJson: string): string 
   return createHash('sha256').update(table).update('\n').update(operationsJson).digest('base64url')
 }
 
-/** An Idempotency-Key scoped to the API key that sent it, hashed so the client's key never lands in Redis. */
-export function idempotencyDigest(apiKeyId: string, idempotencyKey: string): string {
-  return createHash('sha256').update(apiKeyId).update('\n').update(idempotencyKey).digest('base64url')
+/**
+ * An Idempotency-Key scoped to the tenant and the API key that sent it, hashed so the client's key never
+ * lands in Redis: another tenant's same key is another batch. The default tenant hashes what it did before
+ * tenants existed, so a replay across the upgrade still finds its batch; no key id holds a newline.
+ */
+export function idempotencyDigest(tenant: string, apiKeyId: string, idempotencyKey: string): string {
+  const scope = tenant === DEFAULT_TENANT ? apiKeyId : `${tenant}\n${apiKeyId}`
+  return createHash('sha256').update(scope).update('\n').update(idempotencyKey).digest('base64url')
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { DEFAULT_TENANT } from '../access.ts'
 import { errors } from '../errors.ts'
 import type { RedisKeys } from '../redis/keys.ts'
 import { newBatchId, tableOfBatchId } from './batch-id.ts'
@@ -23,11 +24,15 @@ export interface NewBatch {
   fingerprint: string
   /** idempotencyDigest() when the request carried an Idempotency-Key. */
   idempotency?: string
+  /** The tenant that sent it (the default tenant when absent). */
+  tenant?: string
 }
 
 export interface BatchView {
   id: string
   table: string
+  /** The tenant that sent it; batches stored before tenants existed belong to the default tenant. */
+  tenant: string
   status: BatchStatus
   format: BatchFormat
   total: number
@@ -140,6 +145,7 @@ export function createBatchStore({ redis, keys, retentionDays, now = Date.now }:
       const fields = {
         id,
         table: batch.table,
+        tenant: batch.tenant ?? DEFAULT_TENANT,
         status: 'queued',
         format: batch.format,
         total: String(batch.total),
@@ -184,6 +190,7 @@ export function createBatchStore({ redis, keys, retentionDays, now = Date.now }:
       return {
         id,
         table: k.table,
+        tenant: meta.tenant || DEFAULT_TENANT,
         status: meta.status as BatchStatus,
         format: (meta.format ?? 'typed') as BatchFormat,
         total: Number(meta.total ?? 0),

@@ -19,6 +19,8 @@ export interface NearCacheOptions {
   ttlMs: number
   /** Memory budget for the bodies kept, gzip and inflated (bytes). */
   maxBytes: number
+  /** The clock `ttlMs` is measured on (ms); tests inject one, as they do for the read cache. */
+  now?: () => number
 }
 
 /**
@@ -58,13 +60,15 @@ interface Held extends NearEntry {
 const OVERHEAD_BYTES = 256
 const sizeOf = (entry: NearEntry) => (entry.gzip?.length ?? 0) + (entry.plain?.length ?? 0) + OVERHEAD_BYTES
 
-export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCache {
+export function createNearCache({ ttlMs, maxBytes, now }: NearCacheOptions): NearCache {
   const entries = new LRUCache<string, Held>({
     maxSize: maxBytes,
     sizeCalculation: sizeOf,
     ttl: ttlMs,
     // Expiry is checked on read; no timers per entry.
     ttlAutopurge: false,
+    // An injected clock is read on every check (lru-cache otherwise caches perf.now() for 1 ms).
+    ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
   })
   const epochs = new Map<string | null, number>()
   let allEpoch = 0
@@ -94,7 +98,10 @@ export function createNearCache({ ttlMs, maxBytes }: NearCacheOptions): NearCach
       const key = keyOf(table, id)
       const current = entries.get(key)
       if (current === undefined || current !== held) return
-      entries.set(key, { ...current, plain }, { noUpdateTTL: true })
+      const withPlain = { ...current, plain }
+      // Over the whole budget lru-cache would drop the entry, and gzip clients would lose their hits too.
+      if (sizeOf(withPlain) > maxBytes) return
+      entries.set(key, withPlain, { noUpdateTTL: true })
     },
     dropTable(table) {
       epochs.set(table, (epochs.get(table) ?? 0) + 1)

@@ -5,10 +5,11 @@ import type { Config } from '../config.ts'
 import { isUnavailable } from '../dynamo/errors.ts'
 import type { LogSink } from '../logger.ts'
 import type { EntryMeta } from './entry-layout.ts'
+import { inSpan } from '../telemetry/tracing.ts'
 import { freshnessOf } from './freshness.ts'
 import { inflate } from './inflate.ts'
 import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
-import { type CachedResource, resourceId, ttlFor } from './resources.ts'
+import { type CachedResource, resourceId, staleIfErrorFor, ttlFor } from './resources.ts'
 import { createSingleFlight } from './single-flight.ts'
 import type { CacheStore, StoredEntry } from './store.ts'
 
@@ -54,10 +55,15 @@ export interface ReadCacheOptions {
   load: Loader
   /** Queues a background refresh of a stale entry (deduplicated by the queue). */
   scheduleRefresh(resource: CachedResource, id: string): void
+  /**
+   * Awaited before an entry is written (with the status it answers): where DELETE /cache must learn of
+   * the table before its first entry exists, or an invalidation between the two would miss it.
+   */
+  beforeWrite?(resource: CachedResource, status: number): Promise<void>
   /** Whether Redis can be used right now; when false every read bypasses the cache at once. */
   redisReady(): boolean
-  /** Called once per answered read, for statistics. */
-  onOutcome?(resource: CachedResource, outcome: CacheOutcome | 'error'): void
+  /** Called once per answered read, for statistics: with the answer's status, or the error thrown. */
+  onOutcome?(resource: CachedResource, outcome: CacheOutcome | 'error', answer?: { status?: number; error?: unknown }): void
   logger?: LogSink
   now?: () => number
   /** How waiting for another process's fill sleeps (tests pass one that advances a fake clock). */
@@ -145,18 +151,28 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       status: value.status,
       size: value.body.length,
     }
-    await store.write(resource.table, id, generation, meta, compressed, previous)
+    await options.beforeWrite?.(resource, meta.status)
+    await store.write(resource.table, id, generation, meta, compressed, previous, staleIfErrorFor(resource.kind, meta.status, config))
     return { outcome, status: meta.status, etag: meta.etag, createdAt: meta.createdAt, ttl: meta.ttl, gzip: compressed, body: value.body, collapsed: false }
   }
 
-  /** Loads an entry with single-flight: one load per entry in this process, and one across processes. */
-  async function fill(resource: CachedResource, id: string, generation: string, previous: StoredEntry | undefined, outcome: CacheOutcome) {
+  /**
+   * Loads an entry with single-flight: one load per entry in this process, and one across processes.
+   * Only the caller that runs the fill keeps its value near, under its own stamp: a caller joining it
+   * later may hold a stamp newer than the value (an invalidation came between), so it keeps nothing.
+   */
+  async function fill(resource: CachedResource, id: string, generation: string, previous: StoredEntry | undefined, outcome: CacheOutcome, since?: NearStamp) {
+    const keep = (result: CacheResult) => {
+      keepNear(resource, id, result, since)
+      return result
+    }
     const { value, collapsed } = await flights.run(
       resource.table,
       id,
+      generation,
       previous?.meta.createdAt ?? 0,
-      () => loadAndStore(resource, id, generation, outcome, previous?.meta),
-      (entry) => fromEntry(entry, outcome, true),
+      async () => keep(await loadAndStore(resource, id, generation, outcome, previous?.meta)),
+      (entry) => keep(fromEntry(entry, outcome, true)),
     )
     return collapsed ? { ...value, collapsed: true } : value
   }
@@ -197,10 +213,6 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       const held = await fromNearCache(resource, id, opts)
       if (held) return held
     }
-    const remember = (result: CacheResult) => {
-      keepNear(resource, id, result, since)
-      return result
-    }
     let read: Awaited<ReturnType<CacheStore['read']>>
     try {
       read = await store.read(resource.table, id, opts.noCache ? '' : opts.ifNoneMatch)
@@ -209,16 +221,20 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       return bypass(resource)
     }
     const { entry, generation } = read
-    if (!entry) return remember(await fill(resource, id, generation, undefined, 'miss'))
+    if (!entry) return fill(resource, id, generation, undefined, 'miss', since)
 
     const freshness = opts.noCache ? 'expired' : freshnessOf(entry.meta, now(), policy)
-    if (freshness === 'fresh') return remember(fromEntry(entry, 'hit'))
+    if (freshness === 'fresh') {
+      const hit = fromEntry(entry, 'hit')
+      keepNear(resource, id, hit, since)
+      return hit
+    }
     if (freshness === 'stale') {
       scheduleRefresh(resource, id)
       return fromEntry(entry, 'stale')
     }
     try {
-      return remember(await fill(resource, id, generation, entry, opts.noCache ? 'miss' : 'revalidated'))
+      return await fill(resource, id, generation, entry, opts.noCache ? 'miss' : 'revalidated', since)
     } catch (err) {
       if (!isUnavailable(err)) throw err
       // The entry was read without its body when the ETag matched; fetch it now to serve it.
@@ -229,15 +245,18 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
   }
 
   return {
-    async get(resource, opts) {
-      try {
-        const result = await get(resource, opts)
-        onOutcome?.(resource, result.outcome)
-        return result
-      } catch (err) {
-        onOutcome?.(resource, 'error')
-        throw err
-      }
+    get(resource, opts) {
+      return inSpan('cache.lookup', { 'dynacache.table': resource.table ?? '*', 'dynacache.kind': resource.kind }, async (span) => {
+        try {
+          const result = await get(resource, opts)
+          span?.setAttribute('dynacache.cache.outcome', result.outcome)
+          onOutcome?.(resource, result.outcome, { status: result.status })
+          return result
+        } catch (err) {
+          onOutcome?.(resource, 'error', { error: err })
+          throw err
+        }
+      })
     },
 
     async refresh(resource) {

@@ -19,6 +19,16 @@ import type { CachedResource } from './resources.ts'
 import { type CacheStats, createCacheStats } from './stats.ts'
 import { createCacheStore } from './store.ts'
 
+/** Tables this process remembers having told the cached-tables set about. */
+const KNOWN_TABLES_MAX = 10_000
+
+/** True for the answer about a table that does not exist (its details' 404, or the error of a read of it). */
+function isMissingTable(resource: CachedResource, answer: { status?: number; error?: unknown } | undefined): boolean {
+  if (resource.table === null || !answer) return false
+  if (resource.kind === 'details' && answer.status === 404) return true
+  return (answer.error as { code?: string } | undefined)?.code === 'DC_ERR_TABLE_NOT_FOUND'
+}
+
 export interface ReadStackDeps {
   config: Config
   redis: Redis
@@ -57,7 +67,9 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
   const { gateway } = deps
   // Key schemas do not change while a table exists, so a short memo is safe and saves a Redis read per miss.
   const descriptions = new LRUCache<string, TableDescription>({ max: 1000, ttl: 60_000 })
-  const knownCached = new Set<string>()
+  // Bounded: a table forgotten here is only added to the Redis set again (SADD is idempotent). The ttl
+  // re-adds every table now and then, so a set Redis lost (eviction, a flush) heals by itself.
+  const knownCached = new LRUCache<string, true>({ max: KNOWN_TABLES_MAX, ttl: 10 * 60_000 })
   const recentlyQueued = new LRUCache<string, true>({ max: 10_000, ttl: 2000 })
 
   const readers = createReaders({
@@ -92,13 +104,19 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
         logger?.warn({ msg: 'cache.refresh.not-queued', table: resource.table, err: (err as Error).message, cause: ((err as Error).cause as Error)?.message })
       })
     },
-    onOutcome(resource: CachedResource, outcome: CacheOutcome | 'error') {
+    onOutcome(resource: CachedResource, outcome: CacheOutcome | 'error', answer) {
+      // A table that does not exist leaves its negative entry and nothing else: no counters, no hot reads,
+      // no place in the cached-tables set, so random names cannot grow Redis or this process.
+      if (isMissingTable(resource, answer)) return
       stats.record(resource.table, outcome)
       if (resource.kind === 'items' || resource.kind === 'query') stats.recordRead(resource)
-      if (resource.table && !knownCached.has(resource.table) && outcome !== 'bypass' && outcome !== 'error') {
-        knownCached.add(resource.table)
-        rememberCachedTable(redis, keys, resource.table).catch(() => knownCached.delete(resource.table!))
-      }
+    },
+    async beforeWrite(resource, status) {
+      // A table that does not exist (its details are a 404) is not remembered: its negative entry lives
+      // NEGATIVE_TTL. A missing item of a table that exists is, so DELETE /cache drops its 404 too.
+      if (resource.table === null || (resource.kind === 'details' && status === 404) || knownCached.has(resource.table)) return
+      await rememberCachedTable(redis, keys, resource.table)
+      knownCached.set(resource.table, true)
     },
   })
 

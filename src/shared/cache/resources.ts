@@ -43,5 +43,15 @@ export function ttlFor(kind: ResourceKind, config: Config): number {
   }
 }
 
+/**
+ * Seconds past its ttl an entry is kept to be served when DynamoDB fails. Negative entries and query
+ * pages get the short retention: any key can create unboundedly many of them (random names, keys and
+ * filters), and a day of each would let one key fill Redis.
+ */
+export function staleIfErrorFor(kind: ResourceKind, status: number, config: Pick<Config, 'STALE_IF_ERROR_TTL' | 'STALE_IF_ERROR_SHORT_TTL'>): number {
+  const short = status !== 200 || kind === 'query'
+  return short ? Math.min(config.STALE_IF_ERROR_SHORT_TTL, config.STALE_IF_ERROR_TTL) : config.STALE_IF_ERROR_TTL
+}
+
 /** Short human label for logs and metrics. */
 export const describeResource = (r: CachedResource) => `${r.kind}:${r.table ?? '*'}`

@@ -21,34 +21,43 @@ export interface SingleFlight {
    * promise) and across processes (the Redis fill lock; a loser waits for the holder's write of an
    * entry newer than `after` and takes it through `adopt`). If the wait runs out it loads itself.
    */
-  run<T>(table: string | null, id: string, after: number, load: () => Promise<T>, adopt: (entry: StoredEntry) => T): Promise<Filled<T>>
+  run<T>(table: string | null, id: string, generation: string, after: number, load: () => Promise<T>, adopt: (entry: StoredEntry) => T): Promise<Filled<T>>
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = realSleep, logger }: SingleFlightOptions): SingleFlight {
   // Keyed by table and id both (as the store and the near cache are): the id already digests the table,
-  // and this keeps a flight of one table from ever answering another's, whatever ids look like.
+  // and this keeps a flight of one table from ever answering another's, whatever ids look like. And by
+  // the generation the caller read: a read that starts after an invalidation never joins a load that
+  // began before it (it would answer with data the invalidation was meant to drop).
   const inFlight = new Map<string, Promise<Filled<unknown>>>()
-  const keyOf = (table: string | null, id: string) => `${table ?? ''}\u0000${id}`
+  const keyOf = (table: string | null, id: string, generation: string) => `${table ?? ''}\u0000${id}\u0000${generation}`
 
-  /** Polls for the lock holder's write: an entry newer than `after` appears, or the wait runs out. */
-  async function awaitOtherFill(table: string | null, id: string, after: number): Promise<StoredEntry | undefined> {
+  /**
+   * Waits for the lock holder: its write of an entry newer than `after` appears (adopted), or the lock
+   * comes free without one (the holder failed: we take the lock and load ourselves at once, instead of
+   * waiting out the whole lock wait), or the wait runs out (we load anyway, without the lock).
+   */
+  async function awaitOther(table: string | null, id: string, after: number): Promise<{ entry: StoredEntry } | { token: string | null }> {
     const deadline = now() + lockWaitMs
     for (let delay = 10; now() < deadline; delay = Math.min(delay * 2, 100)) {
       await sleep(delay)
       const { entry } = await store.read(table, id)
-      if (entry?.gzip && entry.meta.createdAt > after) return entry
+      if (entry?.gzip && entry.meta.createdAt > after) return { entry }
+      const token = await store.lock(table, id, lockTtlMs)
+      if (token) return { token }
     }
-    return undefined
+    logger?.warn({ msg: 'cache.lock.timeout', table })
+    return { token: null }
   }
 
   async function fly<T>(table: string | null, id: string, after: number, load: () => Promise<T>, adopt: (entry: StoredEntry) => T): Promise<Filled<T>> {
-    const token = await store.lock(table, id, lockTtlMs)
+    let token = await store.lock(table, id, lockTtlMs)
     if (!token) {
-      const other = await awaitOtherFill(table, id, after)
-      if (other) return { value: adopt(other), collapsed: true }
-      logger?.warn({ msg: 'cache.lock.timeout', table })
+      const waited = await awaitOther(table, id, after)
+      if ('entry' in waited) return { value: adopt(waited.entry), collapsed: true }
+      token = waited.token
     }
     try {
       if (token) {
@@ -63,8 +72,8 @@ export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = 
   }
 
   return {
-    run(table, id, after, load, adopt) {
-      const key = keyOf(table, id)
+    run(table, id, generation, after, load, adopt) {
+      const key = keyOf(table, id, generation)
       const pending = inFlight.get(key) as Promise<Filled<ReturnType<typeof adopt>>> | undefined
       if (pending) return pending.then(({ value }) => ({ value, collapsed: true }))
       const work = fly(table, id, after, load, adopt)

@@ -3,6 +3,7 @@ import { type KeyedCommand, pipelineByTag } from '../redis/index.ts'
 import type { RedisKeys } from '../redis/keys.ts'
 import type { CacheOutcome } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
+import { historyCommands } from './stats-history.ts'
 
 export interface TableStats {
   hits: number
@@ -30,7 +31,8 @@ export interface CacheStats {
   /** A table's most requested reads, most requested first. */
   hotReads(table: string, top: number): Promise<CachedResource[]>
   flush(): Promise<void>
-  snapshot(top?: number): Promise<StatsSnapshot>
+  /** Counters merged over the fleet; with `visible`, only those tables, and totals and popularity over them. */
+  snapshot(top?: number, visible?: (table: string) => boolean): Promise<StatsSnapshot>
   /** Tables by popularity, most popular first (prefetch uses this). */
   popular(top: number): Promise<Array<{ table: string; score: number }>>
   close(): Promise<void>
@@ -59,6 +61,8 @@ const HOUR_MS = 3600_000
 const POPULARITY_HOURS = 12
 const LIST = '*'
 const HOT_READS_KEPT = 100
+/** Distinct reads of one table counted in memory between two flushes. */
+const HOT_READS_PENDING_MAX = 1000
 
 export interface CacheStatsOptions {
   redis: Redis
@@ -90,6 +94,8 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
     const commands: KeyedCommand[] = []
     const on = (key: string, add: KeyedCommand['add']) => commands.push({ key, add })
     for (const [field, n] of counts) on(keys.stats, (p) => p.hincrby(keys.stats, field, n))
+    // The same counts per minute, for GET /cache/stats/history.
+    commands.push(...historyCommands(keys, counts, now()))
     for (const [table, at] of access) on(keys.stats, (p) => p.hset(keys.stats, `${table}|last`, at))
     on(keys.stats, (p) => p.expire(keys.stats, ttlSeconds))
     const hour = keys.popularity(bucket)
@@ -136,6 +142,8 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
       const member = JSON.stringify(resource)
       const table = hot.get(resource.table) ?? new Map<string, number>()
       hot.set(resource.table, table)
+      // Between two flushes, distinct reads past this bound are not counted: the tail is noise anyway.
+      if (table.size >= HOT_READS_PENDING_MAX && !table.has(member)) return
       table.set(member, (table.get(member) ?? 0) + 1)
     },
     async hotReads(table, top) {
@@ -144,15 +152,18 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
     },
     flush,
     popular,
-    async snapshot(top = 10) {
+    async snapshot(top = 10, visible) {
       await flush()
-      const [raw, ranked] = await Promise.all([redis.hgetall(keys.stats), popular(top)])
+      // Narrowed, the ranking is taken over every table first (ZUNION returns them all anyway), then cut.
+      const [raw, everyTable] = await Promise.all([redis.hgetall(keys.stats), popular(visible ? Number.MAX_SAFE_INTEGER : top)])
+      const ranked = visible ? everyTable.filter((p) => visible(p.table)).slice(0, top) : everyTable
       // Table names come from requests, and `__proto__` is a valid one: no prototype to write through.
       const tables: Record<string, TableStats> = Object.create(null)
       const totals = { hits: 0, misses: 0, stale: 0, errors: 0, hitRate: 0 }
       for (const [field, value] of Object.entries(raw)) {
         const bar = field.lastIndexOf('|')
         const [table, counter] = [field.slice(0, bar), field.slice(bar + 1)]
+        if (visible && !visible(table)) continue
         const stats = tables[table] ?? { hits: 0, misses: 0, stale: 0, errors: 0, lastAccess: null }
         tables[table] = stats
         if (counter === 'last') stats.lastAccess = new Date(Number(value)).toISOString()

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis, Result } from 'ioredis'
 import type { RedisKeys } from '../redis/keys.ts'
+import { inSpan } from '../telemetry/tracing.ts'
 import { ENTRY_FIELDS, type EntryMeta } from './entry-layout.ts'
 
 /** What a read of an entry found. */
@@ -20,8 +21,11 @@ export interface ReadResult {
 export interface CacheStore {
   /** One round trip for inline bodies, two for chunked ones. `ifNoneMatch` skips the body on a match. */
   read(table: string | null, id: string, ifNoneMatch?: string): Promise<ReadResult>
-  /** Writes an entry atomically under `generation`; removes the chunks of `previous` if it had any. */
-  write(table: string | null, id: string, generation: string, meta: Omit<EntryMeta, 'chunks' | 'version' | 'gzipSize'>, gzip: Buffer, previous?: EntryMeta): Promise<EntryMeta>
+  /**
+   * Writes an entry atomically under `generation`, kept `staleIfErrorTtl` seconds past its ttl (the
+   * store's default when absent); removes the chunks of `previous` if it had any.
+   */
+  write(table: string | null, id: string, generation: string, meta: Omit<EntryMeta, 'chunks' | 'version' | 'gzipSize'>, gzip: Buffer, previous?: EntryMeta, staleIfErrorTtl?: number): Promise<EntryMeta>
   /** Takes the fill lock for an entry; returns a token to release it with, or null if another holds it. */
   lock(table: string | null, id: string, ttlMs: number): Promise<string | null>
   unlock(table: string | null, id: string, token: string): Promise<void>
@@ -83,7 +87,9 @@ export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: C
 
   return {
     async read(table, id, ifNoneMatch = '') {
-      const reply = await redis.dcCacheReadBuffer(keys.generation(table), keys.entry(table, id), ifNoneMatch)
+      const reply = await inSpan('redis.script dcCacheRead', { 'db.system': 'redis', 'dynacache.table': table ?? '*' }, () =>
+        redis.dcCacheReadBuffer(keys.generation(table), keys.entry(table, id), ifNoneMatch),
+      )
       const generation = reply[0]!.toString()
       if (reply.length < 2 || !reply[1]) return { generation }
       const meta = JSON.parse(reply[1].toString()) as EntryMeta
@@ -93,10 +99,10 @@ export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: C
       return gzip ? { generation, entry: { meta, gzip } } : { generation }
     },
 
-    async write(table, id, generation, partial, gzip, previous) {
+    async write(table, id, generation, partial, gzip, previous, keepPastTtl = staleIfErrorTtl) {
       const chunks = gzip.length > chunkBytes ? Math.ceil(gzip.length / chunkBytes) : 0
       const meta: EntryMeta = { ...partial, gzipSize: gzip.length, chunks, version: randomBytes(6).toString('base64url') }
-      const keepMs = (meta.ttl + staleIfErrorTtl) * 1000
+      const keepMs = (meta.ttl + keepPastTtl) * 1000
       const entryKey = keys.entry(table, id)
       // All keys share the table's hash tag, so this MULTI is atomic on Redis Cluster too.
       const tx = redis.multi()

@@ -1,4 +1,5 @@
 import { errors } from '../errors.ts'
+import { safeReason, safeText } from '../safe-message.ts'
 
 const THROTTLING = new Set([
   'ProvisionedThroughputExceededException',
@@ -13,9 +14,10 @@ export function mapDynamoError(err: unknown, table: string | null): Error {
   if (name === 'ResourceNotFoundException') return errors.DC_ERR_TABLE_NOT_FOUND(table ?? '')
   if (THROTTLING.has(name)) return new errors.DC_ERR_DYNAMO_THROTTLED(table ?? 'tables', { cause: err })
   if (name === 'ValidationException') {
-    return new errors.DC_ERR_DYNAMO_REJECTED((err as Error).message, { cause: err })
+    return new errors.DC_ERR_DYNAMO_REJECTED(safeText((err as Error).message), { cause: err })
   }
-  return new errors.DC_ERR_DYNAMO_UNAVAILABLE(name === 'Error' ? (err as Error).message : name, { cause: err })
+  // The driver's text (addresses, ARNs) stays on `cause`, for the log.
+  return new errors.DC_ERR_DYNAMO_UNAVAILABLE(safeReason(err), { cause: err })
 }
 
 /** True for failures where serving a stale entry beats an error (the source is down, not the request wrong). */

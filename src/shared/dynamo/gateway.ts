@@ -15,6 +15,7 @@ import {
 } from 'cockatiel'
 import { errors } from '../errors.ts'
 import type { LogSink } from '../logger.ts'
+import { inSpan } from '../telemetry/tracing.ts'
 import { mapDynamoError } from './errors.ts'
 import { type Admission, estimateReadUnits, type CapacityBudget } from './capacity-budget.ts'
 
@@ -112,46 +113,51 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
 
   return {
     breakerState: () => STATE_NAMES[breaker.state],
-    async send<Output>(table: string | null, command: { input: object; constructor: { name: string } }) {
+    send<Output>(table: string | null, command: { input: object; constructor: { name: string } }) {
       const operation = command.constructor.name.replace(/Command$/, '')
-      // Reads spend the read budget; BatchWriteItem the write budget, a unit per item at least, all
-      // reserved at admission so parallel calls see each other at once.
-      const isWrite = operation === 'BatchWriteItem'
-      const spent = table === null ? undefined : READ_OPERATIONS.has(operation) ? budget : isWrite ? writeBudget : undefined
-      let admission: Admission | undefined
-      if (spent?.enabled) {
-        admission = await spent.admit(table!, priority, isWrite ? Math.max(1, writeRequests(command.input, table!).sent) : undefined)
-        ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
-      }
-      const started = performance.now()
-      try {
-        const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>, parent)
-        const ms = performance.now() - started
-        if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
-        observe?.({ operation, table, ms })
-        if (spent?.enabled) {
-          const estimate = () => {
-            if (!isWrite) return estimateReadUnits(output as never)
-            const { sent, left } = writeRequests(command.input, table!, output as object)
-            return sent - left
-          }
-          spent.settle(admission, consumedUnits(output as never) ?? estimate())
-        }
-        return output
-      } catch (err) {
-        const ms = performance.now() - started
-        // A failed call (throttled, timed out, refused) consumed nothing we know of: give the reservation back.
-        spent?.settle(admission, 0)
-        observe?.({ operation, table, ms, error: (err as Error).name })
-        if (err instanceof BrokenCircuitError) {
-          throw new errors.DC_ERR_DYNAMO_UNAVAILABLE('circuit breaker open', { cause: err })
-        }
-        if (err instanceof TaskCancelledError) {
-          throw new errors.DC_ERR_DYNAMO_UNAVAILABLE(`no answer within ${resilience.timeoutMs} ms`, { cause: err })
-        }
-        throw mapDynamoError(err, table)
-      }
+      const attributes = { 'db.system': 'dynamodb', 'db.operation': operation, ...(table ? { 'aws.dynamodb.table_names': [table] } : {}) }
+      return inSpan(`dynamodb.${operation}`, attributes, () => call<Output>(table, operation, command))
     },
+  }
+
+  async function call<Output>(table: string | null, operation: string, command: { input: object; constructor: { name: string } }): Promise<Output> {
+    // Reads spend the read budget; BatchWriteItem the write budget, a unit per item at least, all
+    // reserved at admission so parallel calls see each other at once.
+    const isWrite = operation === 'BatchWriteItem'
+    const spent = table === null ? undefined : READ_OPERATIONS.has(operation) ? budget : isWrite ? writeBudget : undefined
+    let admission: Admission | undefined
+    if (spent?.enabled) {
+      admission = await spent.admit(table!, priority, isWrite ? Math.max(1, writeRequests(command.input, table!).sent) : undefined)
+      ;(command.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity = 'TOTAL'
+    }
+    const started = performance.now()
+    try {
+      const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>, parent)
+      const ms = performance.now() - started
+      if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
+      observe?.({ operation, table, ms })
+      if (spent?.enabled) {
+        const estimate = () => {
+          if (!isWrite) return estimateReadUnits(output as never)
+          const { sent, left } = writeRequests(command.input, table!, output as object)
+          return sent - left
+        }
+        spent.settle(admission, consumedUnits(output as never) ?? estimate())
+      }
+      return output
+    } catch (err) {
+      const ms = performance.now() - started
+      // A failed call (throttled, timed out, refused) consumed nothing we know of: give the reservation back.
+      spent?.settle(admission, 0)
+      observe?.({ operation, table, ms, error: (err as Error).name })
+      if (err instanceof BrokenCircuitError) {
+        throw new errors.DC_ERR_DYNAMO_UNAVAILABLE('circuit breaker open', { cause: err })
+      }
+      if (err instanceof TaskCancelledError) {
+        throw new errors.DC_ERR_DYNAMO_UNAVAILABLE(`no answer within ${resilience.timeoutMs} ms`, { cause: err })
+      }
+      throw mapDynamoError(err, table)
+    }
   }
 }
 

@@ -33,6 +33,12 @@ export interface ReadersOptions {
   negativeTtl: number
 }
 
+/**
+ * A details parameter the API sets for a table the caller may not see: that entry only ever holds the
+ * table's 404, so a hidden table answers like a missing one without the real entry being read.
+ */
+export const HIDDEN_PARAM = 'hidden'
+
 const json = (value: unknown, status = 200): LoadedValue => ({ status, body: Buffer.from(JSON.stringify(value)) })
 
 /** What binds a cursor to its request: table, kind, index and the query, but not limit or view. */
@@ -131,7 +137,7 @@ export function createReaders({ gateway, cursors, tableAllowed, describe, negati
     if (resource.kind === 'tables') return listTables()
     const table = resource.table
     if (table === null) throw new Error(`${resource.kind} needs a table`)
-    if (!tableAllowed(table)) {
+    if (!tableAllowed(table) || (resource.kind === 'details' && resource.params[HIDDEN_PARAM] !== undefined)) {
       // A denied table's details are the same cached 404 a missing table's are, headers and all.
       if (resource.kind === 'details') return notFound(errors.DC_ERR_TABLE_NOT_FOUND(table))
       throw errors.DC_ERR_TABLE_NOT_FOUND(table)

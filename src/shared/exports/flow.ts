@@ -2,6 +2,7 @@ import { FlowProducer } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { errors } from '../errors.ts'
 import { QUEUE_OPTIONS, type QueuePayload, startedProducer } from '../queues/index.ts'
+import { queueTelemetry } from '../telemetry/tracing.ts'
 
 /** Queues exports as BullMQ flows. */
 export interface ExportFlows {
@@ -18,7 +19,7 @@ export interface ExportFlows {
 export function createExportFlows(connection: Redis, prefix: string): ExportFlows {
   let producer: FlowProducer | undefined
   const create = () => {
-    const created = new FlowProducer({ connection, prefix })
+    const created = new FlowProducer({ connection, prefix, ...queueTelemetry() })
     // Errors surface on add; the connection's own listener logs outages once.
     created.on('error', () => {})
     return created

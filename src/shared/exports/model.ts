@@ -1,4 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
+import { DEFAULT_TENANT } from '../access.ts'
 import { itemToTypedJson, typedJsonToAttributeValues } from '../dynamo/item-json.ts'
 
 export const EXPORT_FORMATS = ['jsonl', 'csv'] as const
@@ -36,6 +37,8 @@ export interface ExportRecord extends ExportRequest {
   segments: number
   createdAt: number
   createdBy?: string
+  /** The tenant that made it; absent on records written before tenants existed (the default tenant). */
+  tenant?: string
   startedAt?: number
   /** When it reached a terminal status (completed, failed or cancelled). */
   completedAt?: number
@@ -44,6 +47,9 @@ export interface ExportRecord extends ExportRequest {
   file?: string
   bytes?: number
 }
+
+/** The tenant an export belongs to. */
+export const tenantOf = (record: Pick<ExportRecord, 'tenant'>) => record.tenant ?? DEFAULT_TENANT
 
 /** Events on an export's progress stream (and on its SSE route). */
 export const EXPORT_EVENTS = ['progress', 'completed', 'failed', 'cancelled'] as const

@@ -21,8 +21,8 @@ export interface ExportStore {
   create(record: ExportRecord): Promise<void>
   get(id: string): Promise<ExportRecord | undefined>
   exists(id: string): Promise<boolean>
-  /** History newest first; `before` is the `next` of the previous page. */
-  list(opts: { limit: number; status?: ExportStatus; before?: string }): Promise<{ records: ExportRecord[]; next?: string }>
+  /** History newest first; `before` is the `next` of the previous page; `where` keeps only matching records (a tenant's). */
+  list(opts: { limit: number; status?: ExportStatus; before?: string; where?: (record: ExportRecord) => boolean }): Promise<{ records: ExportRecord[]; next?: string }>
   /**
    * Makes `owner` the segment's only writer (a run that still thinks it owns it gets 'fenced' on its
    * next commit) and starts a queued export. Returns the export's status and the segment's checkpoint.
@@ -267,7 +267,7 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
       return (await redis.exists(rec(id))) === 1
     },
 
-    async list({ limit, status, before }) {
+    async list({ limit, status, before, where }) {
       const records: ExportRecord[] = []
       let max = before ? `(${before}` : '+'
       const batch = Math.max(limit * 2, 100)
@@ -279,7 +279,7 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
         const hashes = (await pipeline.exec()) ?? []
         for (const [i, member] of members.entries()) {
           const record = recordFromHash((hashes[i]?.[1] ?? {}) as Record<string, string>)
-          if (!record || (status && record.status !== status)) continue
+          if (!record || (status && record.status !== status) || (where && !where(record))) continue
           records.push(record)
           if (records.length === limit) {
             // Only promise a next page when one may exist.
@@ -329,6 +329,8 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
       const [before, changed] = await redis.dcExportFinish(
         rec(id), evs(id), status, Date.now(), details.error ?? '', details.file ?? '', details.bytes ?? 0, maxEvents,
       )
+      // Counted apart from the script (metrics only): exactly once per export, by the call that finished it.
+      if (changed === 1) await redis.hincrby(keys.exportOutcomes, status, 1).catch(() => {})
       return { before: before === '' ? 'missing' : (before as ExportStatus), changed: changed === 1 }
     },
 

@@ -1,6 +1,7 @@
 import { type JobsOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { errors } from '../errors.ts'
+import { queueTelemetry } from '../telemetry/tracing.ts'
 import { QUEUE_NAMES, QUEUE_OPTIONS, type QueueName, type QueuePayload } from './definitions.ts'
 import { startedProducer } from './started.ts'
 
@@ -25,7 +26,7 @@ export function createQueueProducers(connection: Redis, prefix: string): QueuePr
     if (!q) {
       // BullMQ checks the Redis version once when a Queue starts; it waits for a ready connection
       // (the enqueue path below only gets here once Redis is ready, so that wait is short).
-      q = new Queue(name, { connection, prefix, defaultJobOptions: QUEUE_OPTIONS[name] })
+      q = new Queue(name, { connection, prefix, defaultJobOptions: QUEUE_OPTIONS[name], ...queueTelemetry() })
       // Errors surface on enqueue; the connection's own listener logs outages once.
       q.on('error', () => {})
       queues.set(name, q)

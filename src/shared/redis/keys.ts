@@ -38,10 +38,19 @@ export interface RedisKeys {
   exportRecord(id: string, part?: 'seg' | 'events'): string
   /** Sorted set of every export, members `<createdAt ms, 15 digits>:<id>`, for history newest first. */
   readonly exportHistory: string
+  /** Hash of how many exports ended in each terminal status (completed, failed, cancelled), fleet-wide, for metrics. */
+  readonly exportOutcomes: string
   /** Hash of statistics counters, fields `<table>|<counter>`. */
   readonly stats: string
   /** Sorted set of table popularity for one hour bucket. */
   popularity(hourBucket: number): string
+  /** Hash of one minute's statistics counters (fields `<table>|<counter>`), for GET /cache/stats/history. */
+  statsMinute(epochMinute: number): string
+  /**
+   * A quota's slots for one owner (tenant or key id): `members` (sorted set, score = lease expiry ms)
+   * and `weights` (hash, member -> bytes); both share one hash tag per kind and owner.
+   */
+  quota(kind: string, owner: string, part: 'members' | 'weights'): string
 }
 
 export function createRedisKeys(prefix: string): RedisKeys {
@@ -62,7 +71,10 @@ export function createRedisKeys(prefix: string): RedisKeys {
     idempotency: (table, digest) => `${tag(table)}:idem:${digest}`,
     exportRecord: (id, part) => `${prefix}:{*exports}:x:${id}${part ? `:${part}` : ''}`,
     exportHistory: `${prefix}:{*exports}:history`,
+    exportOutcomes: `${prefix}:{*exports}:outcomes`,
     stats: `${tag(null)}:stats`,
     popularity: (hourBucket) => `${tag(null)}:pop:${hourBucket}`,
+    statsMinute: (epochMinute) => `${tag(null)}:stats:m:${epochMinute}`,
+    quota: (kind, owner, part) => `${prefix}:{*quota:${kind}:${owner}}:${part === 'members' ? 'm' : 'w'}`,
   }
 }

@@ -4,6 +4,45 @@
 /** biome-ignore-all lint: generated code */
 
 export interface paths {
+  "/auth/whoami": {
+    /**
+     * The presented API key's scopes, tenant and table globs
+     * @description Send any API key as `Authorization: Bearer <key>`: a valid one is answered whatever its scopes, anything else is 401. The console signs in with it, then shows and hides what the key may do.
+     */
+    get: {
+      responses: {
+        /** @description OK */
+        200: {
+          content: {
+            "application/json": {
+              /** @description the key's scopes */
+              scopes: ("read" | "write" | "export" | "admin")[];
+              /** @description the key's own table globs, or null for every table the deployment exposes */
+              tables: string[] | null;
+              /** @description whose exports and batches the key sees */
+              tenant: string;
+            };
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
   "/batches/{id}": {
     /**
      * Progress of a batch: written, failed with reasons, attempts, timestamps
@@ -163,7 +202,7 @@ export interface paths {
   "/cache/stats": {
     /**
      * Hit, miss, stale and error counts per table across every API process, and table popularity
-     * @description The table list's own reads count under the name `*`.
+     * @description Only the tables the key may see (TABLES_ALLOW / TABLES_DENY and the key's own tables); totals and popular are computed over those. The table list's own reads count under the name `*`, shown to keys that see every table.
      *
      * Requires an API key with the `read` scope (or `admin`).
      */
@@ -195,6 +234,90 @@ export interface paths {
                 stale: number;
               };
             };
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
+  "/cache/stats/history": {
+    /**
+     * Hits, misses, stale and errors per minute, per table and in total, for up to 24 hours
+     * @description Every API process adds its counts into one Redis hash per minute (kept 25 hours), so the history is the fleet's and survives restarts. A table's series is present only when it had a count in the window. Only the tables the key may see, as in GET /cache/stats (the table list's reads, under `*`, to keys that see every table); totals are over those. With `table`, only that table.
+     *
+     * Requires an API key with the `read` scope (or `admin`).
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description minutes to return, ending now */
+          minutes?: number;
+          /** @description a DynamoDB table name */
+          table?: string;
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          content: {
+            "application/json": {
+              /** @description seconds between points (60) */
+              step: number;
+              tables: {
+                [key: string]: {
+                  errors: number[];
+                  hits: number[];
+                  misses: number[];
+                  stale: number[];
+                };
+              };
+              /** @description start of each minute, epoch seconds, oldest first; the last is still filling */
+              times: number[];
+              /** @description counts per minute, one per entry of `times` */
+              totals: {
+                errors: number[];
+                hits: number[];
+                misses: number[];
+                stale: number[];
+              };
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
           };
         };
         /** @description Unauthorized */
@@ -408,7 +531,7 @@ export interface paths {
     };
     /**
      * Export a table, an index or a filtered subset as CSV or JSONL
-     * @description Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events.
+     * @description Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events. A filter over FILTER_MAX_BYTES is 400 DC_ERR_FILTER_TOO_LARGE; a tenant with TENANT_EXPORTS_MAX exports queued or processing gets 429 DC_ERR_EXPORT_QUOTA.
      *
      * Requires an API key with the `export` scope (or `admin`).
      */
@@ -787,7 +910,7 @@ export interface paths {
   "/exports/{id}/events": {
     /**
      * Live progress as Server-Sent Events; Last-Event-ID replays what a client missed
-     * @description text/event-stream. Events: progress, completed, failed, cancelled; data is JSON { exportId, status, progress, processedItems, error?, bytes?, download? }. Ends after the terminal event.
+     * @description text/event-stream. Events: progress, completed, failed, cancelled; data is JSON { exportId, status, progress, processedItems, error?, bytes?, download? }. Ends after the terminal event. An API key may have KEY_STREAMS_MAX streams open at once (fleet-wide); past that, 429 DC_ERR_STREAM_QUOTA.
      *
      * Requires an API key with the `export` scope (or `admin`).
      */
@@ -936,19 +1059,12 @@ export interface paths {
                    * @enum {string}
                    */
                   breaker?: "closed" | "open" | "half-open";
-                  error?: string;
                   /** @enum {string} */
-                  status: "ok" | "failed";
+                  status: "ok" | "unavailable";
                 };
                 redis: {
-                  /**
-                   * @description this process's DynamoDB circuit breaker
-                   * @enum {string}
-                   */
-                  breaker?: "closed" | "open" | "half-open";
-                  error?: string;
                   /** @enum {string} */
-                  status: "ok" | "failed";
+                  status: "ok" | "unavailable";
                 };
               };
               /** @enum {string} */
@@ -971,19 +1087,12 @@ export interface paths {
                    * @enum {string}
                    */
                   breaker?: "closed" | "open" | "half-open";
-                  error?: string;
                   /** @enum {string} */
-                  status: "ok" | "failed";
+                  status: "ok" | "unavailable";
                 };
                 redis: {
-                  /**
-                   * @description this process's DynamoDB circuit breaker
-                   * @enum {string}
-                   */
-                  breaker?: "closed" | "open" | "half-open";
-                  error?: string;
                   /** @enum {string} */
-                  status: "ok" | "failed";
+                  status: "ok" | "unavailable";
                 };
               };
               /** @enum {string} */
@@ -997,7 +1106,7 @@ export interface paths {
   "/tables": {
     /**
      * Tables the API may expose
-     * @description Cached: ETag, Cache-Control, Age, Cache-Status, X-Cache and Vary headers; gzip as stored when accepted
+     * @description Only the tables the key may see (TABLES_ALLOW / TABLES_DENY and the key's own tables). Cached: ETag, Cache-Control, Age, Cache-Status, X-Cache and Vary headers; gzip as stored when accepted
      *
      * Requires an API key with the `read` scope (or `admin`).
      */
@@ -1198,7 +1307,7 @@ export interface paths {
   "/tables/{table}/batches": {
     /**
      * Queue up to 10,000 puts and deletes, written with BatchWriteItem by the workers
-     * @description Every operation is checked before anything is stored or queued: the table exists and is allowed; each put has the full primary key with the right types; each delete is exactly a key; index keys have their types; no two operations touch one key; each item is under 400 KB. Otherwise 400 DC_ERR_BATCH_INVALID lists the first invalid operations by index. The body may be up to 16 MB. Accepted batches answer 202 with an id; follow it at GET /batches/:id. Cached reads of the table are invalidated as the batch is written.
+     * @description Every operation is checked before anything is stored or queued: the table exists and is allowed; each put has the full primary key with the right types; each delete is exactly a key; index keys have their types; no two operations touch one key; each item is under 400 KB. Otherwise 400 DC_ERR_BATCH_INVALID lists the first invalid operations by index. The body may be up to 16 MB. Accepted batches answer 202 with an id; follow it at GET /batches/:id. Cached reads of the table are invalidated as the batch is written. A tenant with TENANT_BATCHES_MAX unfinished batches, or whose unfinished batches would pass TENANT_BATCHES_MB, gets 429 DC_ERR_BATCH_QUOTA.
      *
      * Requires an API key with the `write` scope (or `admin`).
      */

@@ -12,6 +12,7 @@ import t from 'tap'
 import { buildApp } from '../../../src/api/app.ts'
 import type { ExportRecord } from '../../../src/shared/exports/model.ts'
 import { createExportStore } from '../../../src/shared/exports/store.ts'
+import { DEFAULT_TENANT } from '../../../src/shared/access.ts'
 import { createDownloadTokens } from '../../../src/shared/exports/tokens.ts'
 import { createReadStack } from '../../../src/shared/cache/read-stack.ts'
 import { createDynamoClients } from '../../../src/shared/dynamo/client.ts'
@@ -319,7 +320,7 @@ t.test('email: arrives with table, rows, size and a working signed link; a tampe
     ['tampered signature', `/exports/${id}/download?token=${tampered}`],
     ['another export', `/exports/${otherId}/download?token=${token}`],
     ['garbage', `/exports/${id}/download?token=x`],
-    ['expired', `/exports/${id}/download?token=${createDownloadTokens(app.config.CURSOR_SECRET!, 60).sign(id, Date.now() - 3600_000).token}`],
+    ['expired', `/exports/${id}/download?token=${createDownloadTokens(app.config.CURSOR_SECRET!, 60).sign(id, DEFAULT_TENANT, Date.now() - 3600_000).token}`],
     ['unknown export', `/exports/nope/download?token=${token}`],
   ] as const) {
     const r = await app.inject({ url })

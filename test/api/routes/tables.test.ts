@@ -56,7 +56,9 @@ t.test('MISS then HIT for every read route, the same bytes both times', async (t
     t.equal(proxy.count(), before, `${url}: a hit reaches no DynamoDB`)
     t.equal(hit.headers.etag, miss.headers.etag)
     t.equal(hit.headers.vary, 'Accept-Encoding')
-    t.match(hit.headers['cache-control'], /^private, max-age=\d+, stale-while-revalidate=\d+, stale-if-error=86400$/)
+    // Query pages keep the short stale-if-error retention (STALE_IF_ERROR_SHORT_TTL), other reads STALE_IF_ERROR_TTL.
+    const staleIfError = url.includes('/query?') ? 300 : 86400
+    t.match(hit.headers['cache-control'], new RegExp(`^private, max-age=\\d+, stale-while-revalidate=\\d+, stale-if-error=${staleIfError}$`))
     t.match(hit.headers.age, /^\d+$/)
   }
 })
@@ -206,7 +208,9 @@ t.test("a table named __proto__ (a valid DynamoDB name) gets statistics of its o
   t.teardown(() => {
     for (const counter of ['hits', 'misses', 'stale', 'errors', 'lastAccess']) delete (Object.prototype as Record<string, unknown>)[counter]
   })
-  for (let i = 0; i < 2; i++) t.equal((await get('/tables/__proto__/items/a')).statusCode, 404, 'a missing table, answered (and counted) like any other')
+  // The table exists: a table that does not is never counted (issue 12, limits), so it would prove nothing.
+  await createTable(dynamo, '__proto__', { id: 'S' })
+  for (let i = 0; i < 2; i++) t.equal((await get('/tables/__proto__/items/a')).statusCode, 404, 'a missing item, counted like any other read')
   const stats = await app.inject({ url: '/cache/stats', headers: auth('read') })
   t.equal(stats.statusCode, 200)
   t.same(Object.keys(Object.prototype), [], 'Object.prototype gained no property')

@@ -100,3 +100,33 @@ t.test('concurrent misses of the same read still collapse onto one load', async 
   t.equal(loader.loads.length, 1, 'one DynamoDB read for 20 callers')
   t.equal(answers.filter((a) => a.collapsed).length, 19)
 })
+
+t.test('a read that starts after an invalidation never joins a load that began before it', async (t) => {
+  const memory = createMemoryStore()
+  let version = 'old'
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let loads = 0
+  const load = async (): Promise<LoadedValue> => {
+    loads++
+    const seen = version
+    if (loads === 1) await gate
+    return { status: 200, body: Buffer.from(JSON.stringify({ v: seen })) }
+  }
+  const cache = createReadCache({ config, store: memory.store, load, scheduleRefresh() {}, redisReady: () => true })
+  const read: CachedResource = { table: 'shape-a', kind: 'item', params: { pk: 'p0' } }
+  const before = cache.get(read)
+  // The first load has read 'old' and is still running when the table is written and invalidated.
+  await new Promise((resolve) => setImmediate(resolve))
+  version = 'new'
+  memory.invalidate('shape-a')
+  const after = cache.get(read)
+  release()
+  const [first, second] = await Promise.all([before, after])
+  t.equal(JSON.parse(bodyOf(first)).v, 'old', 'the read that started before may answer the old value')
+  t.equal(JSON.parse(bodyOf(second)).v, 'new', 'the read that started after the invalidation answers the new one')
+  t.equal(second.collapsed, false)
+  t.equal(loads, 2)
+})

@@ -118,7 +118,7 @@ t.test('progress: 0-95 while scanning, only rises, one event per rise; from Item
 })
 
 t.test('terminal states: reached once, completed only from processing, and they stop the segments', async (t) => {
-  const { store } = fresh()
+  const { keys, store } = fresh()
   await store.create(record('f'))
   t.same(await store.finish('f', 'completed', { file: 'export.jsonl', bytes: 5 }), { before: 'queued', changed: false }, 'not from queued')
   await store.claimSegment('f', 0, 'r')
@@ -137,6 +137,7 @@ t.test('terminal states: reached once, completed only from processing, and they 
 
   t.same(await store.finish('nope', 'cancelled'), { before: 'missing', changed: false })
   t.equal(await store.commitPage('nope', 0, 'r', page({ ...FRESH_CHECKPOINT }, 1), 0.5, 2), 'missing')
+  t.same(await redis.hgetall(keys.exportOutcomes), { completed: '1', failed: '1' }, 'each export counted once, by the status it ended in (metrics)')
 })
 
 t.test('events: ids in order, replay after an id, snapshot with the latest id; remove leaves nothing', async (t) => {

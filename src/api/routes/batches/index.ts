@@ -11,6 +11,7 @@ import {
   parseOperations,
   tableOfBatchId,
 } from '../../../shared/batches/index.ts'
+import { DEFAULT_TENANT } from '../../../shared/access.ts'
 import { errors } from '../../../shared/errors.ts'
 import { authErrors, ErrorResponse, TableParams } from '../schemas.ts'
 import { BATCH_BODY_LIMIT, BatchAccepted, BatchBody, BatchHeaders, BatchInvalid, BatchParams, BatchStatusView } from './schemas.ts'
@@ -32,7 +33,8 @@ export default async function batchRoutes(app: FastifyInstance) {
         'has the full primary key with the right types; each delete is exactly a key; index keys have their types; ' +
         'no two operations touch one key; each item is under 400 KB. Otherwise 400 DC_ERR_BATCH_INVALID lists the ' +
         'first invalid operations by index. The body may be up to 16 MB. Accepted batches answer 202 with an id; ' +
-        'follow it at GET /batches/:id. Cached reads of the table are invalidated as the batch is written.',
+        'follow it at GET /batches/:id. Cached reads of the table are invalidated as the batch is written. ' +
+        'A tenant with TENANT_BATCHES_MAX unfinished batches, or whose unfinished batches would pass TENANT_BATCHES_MB, gets 429 DC_ERR_BATCH_QUOTA.',
       params: TableParams,
       headers: BatchHeaders,
       body: BatchBody,
@@ -43,13 +45,15 @@ export default async function batchRoutes(app: FastifyInstance) {
         404: ErrorResponse,
         409: ErrorResponse,
         413: ErrorResponse,
+        // DC_ERR_BATCH_QUOTA: TENANT_BATCHES_MAX / TENANT_BATCHES_MB.
+        429: ErrorResponse,
         503: ErrorResponse,
       },
     },
   }, async (request, reply) => {
     const { table } = request.params as { table: string }
     const body = request.body as { operations: unknown[]; format: BatchFormat }
-    app.assertTableAllowed(table)
+    app.assertTableVisible(request.principal, table)
     const description = await app.reads.describe(table)
 
     const { operations, problems, invalidCount } = parseOperations(description, body.operations, body.format)
@@ -68,15 +72,19 @@ export default async function batchRoutes(app: FastifyInstance) {
 
     const json = encodeOperations(operations)
     const idempotencyKey = request.headers['idempotency-key'] as string | undefined
-    const { id, created, status } = await store.create({
+    const tenant = request.principal?.tenant ?? DEFAULT_TENANT
+    const stored = await gzip(json, { level: 1 })
+    // Refused (429) past TENANT_BATCHES_MAX unfinished batches or TENANT_BATCHES_MB of them; nothing stored then.
+    const { id, created, status } = await app.quotas.admitBatch(request.principal, stored.length, () => store.create({
       table,
       format: body.format,
       total: operations.length,
       keyNames: keyNames(description),
-      operations: await gzip(json, { level: 1 }),
+      operations: stored,
       fingerprint: batchFingerprint(table, json),
-      ...(idempotencyKey ? { idempotency: idempotencyDigest(request.apiKeyId ?? '', idempotencyKey) } : {}),
-    })
+      tenant,
+      ...(idempotencyKey ? { idempotency: idempotencyDigest(tenant, request.apiKeyId ?? '', idempotencyKey) } : {}),
+    }))
     // A replay queues again only a batch still waiting: the job id is the batch id, so no job is doubled.
     if (created || status === 'queued') {
       try {
@@ -109,8 +117,10 @@ export default async function batchRoutes(app: FastifyInstance) {
   }, async (request) => {
     const { id } = request.params as { id: string }
     const table = tableOfBatchId(id)
-    const view = table && app.tableAllowed(table) ? await store.view(id) : undefined
-    if (!view) throw errors.DC_ERR_BATCH_NOT_FOUND(id)
-    return view
+    const view = table && app.tableVisible(request.principal, table) ? await store.view(id) : undefined
+    // Another tenant's batch is as missing as an unknown id; an admin is no exception (a tenant is the boundary).
+    if (!view || view.tenant !== (request.principal?.tenant ?? DEFAULT_TENANT)) throw errors.DC_ERR_BATCH_NOT_FOUND(id)
+    const { tenant: _owner, ...shown } = view
+    return shown
   })
 }

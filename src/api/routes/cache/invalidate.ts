@@ -30,7 +30,7 @@ export default async function invalidateRoutes(app: FastifyInstance) {
     },
   }, async (request) => {
     const { table } = request.params as { table: string }
-    await app.assertTableExists(table)
+    await app.assertTableExists(table, request.principal)
     await invalidateTable(app.redis, app.keys, table)
     // This process drops its near-cache copies now; the others hear of it through the feed.
     app.reads.forget(table)

@@ -20,7 +20,7 @@ export default async function warmupRoutes(app: FastifyInstance) {
   }, async (request, reply) => {
     const tables = (request.body as { tables?: string[] } | null)?.tables
     // Denied and missing tables are both 404, before anything is queued.
-    for (const table of tables ?? []) await app.assertTableExists(table)
+    for (const table of tables ?? []) await app.assertTableExists(table, request.principal)
     const jobId = await app.queues.enqueue('prefetch', tables ? { tables } : {})
     return reply.code(202).send({ jobId })
   })

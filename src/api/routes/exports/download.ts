@@ -1,7 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import { DEFAULT_TENANT } from '../../../shared/access.ts'
 import { errors } from '../../../shared/errors.ts'
-import { downloadNameOf, type ExportRecord } from '../../../shared/exports/index.ts'
+import { downloadNameOf, type ExportRecord, tenantOf } from '../../../shared/exports/index.ts'
+import { safeReason } from '../../../shared/safe-message.ts'
+import { auditDownload } from './download-audit.ts'
 import { DownloadQuery, ErrorResponse, ExportParams, exportErrors } from './schemas.ts'
 import type { ExportApi } from './services.ts'
 
@@ -14,6 +17,7 @@ function authenticateBearer(app: FastifyInstance, request: FastifyRequest) {
   const key = match ? app.authenticate(match[1]!) : undefined
   if (!key) throw errors.DC_ERR_UNAUTHORIZED()
   request.apiKeyId = key.id
+  request.principal = key
   if (!key.scopes.has('export') && !key.scopes.has('admin')) throw errors.DC_ERR_FORBIDDEN('export')
 }
 
@@ -48,19 +52,23 @@ export default async function downloadRoute(app: FastifyInstance, { api }: { api
   }, async (request, reply) => {
     const { id } = request.params as { id: string }
     const { token } = request.query as { token?: string }
-    if (token !== undefined) {
-      if (!api.tokens.verify(token, id)) throw errors.DC_ERR_DOWNLOAD_FORBIDDEN()
-    } else {
-      authenticateBearer(app, request)
-    }
+    auditDownload(request, reply, id, token)
+    if (token === undefined) authenticateBearer(app, request)
     const record: ExportRecord | undefined = await api.store.get(id)
-    if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (token !== undefined) {
+      // Bound to the export id and its tenant: a token fails the same way for a missing export as for
+      // another export or another tenant's, so it reveals nothing about either.
+      if (!api.tokens.verify(token, id, record ? tenantOf(record) : DEFAULT_TENANT)) throw errors.DC_ERR_DOWNLOAD_FORBIDDEN()
+      if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    } else if (!record || !api.visible(request.principal, record)) {
+      throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    }
     if (record.status !== 'completed' || !record.file) throw errors.DC_ERR_EXPORT_NOT_READY(id, record.status)
     let file: Awaited<ReturnType<typeof api.storage.openFile>>
     try {
       file = await api.storage.openFile(id, record.file)
     } catch (cause) {
-      throw new errors.DC_ERR_EXPORT_STORAGE_UNAVAILABLE((cause as Error).message, { cause })
+      throw new errors.DC_ERR_EXPORT_STORAGE_UNAVAILABLE(safeReason(cause), { cause })
     }
     // Completed but its file is gone (retention ran): as good as not found.
     if (!file) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)

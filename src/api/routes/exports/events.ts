@@ -49,7 +49,8 @@ export default async function eventsRoute(app: FastifyInstance, { api }: { api: 
       summary: 'Live progress as Server-Sent Events; Last-Event-ID replays what a client missed',
       description:
         'text/event-stream. Events: progress, completed, failed, cancelled; data is JSON ' +
-        '{ exportId, status, progress, processedItems, error?, bytes?, download? }. Ends after the terminal event.',
+        '{ exportId, status, progress, processedItems, error?, bytes?, download? }. Ends after the terminal event. ' +
+        'An API key may have KEY_STREAMS_MAX streams open at once (fleet-wide); past that, 429 DC_ERR_STREAM_QUOTA.',
       params: ExportParams,
       headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 64 })) }),
       response: {
@@ -59,6 +60,8 @@ export default async function eventsRoute(app: FastifyInstance, { api }: { api: 
         },
         204: Type.Null({ description: 'the client already has the terminal event' }),
         406: ErrorResponse,
+        // DC_ERR_STREAM_QUOTA: the key has KEY_STREAMS_MAX streams open (plugins/limits.ts).
+        429: ErrorResponse,
         ...exportErrors,
       },
     },
@@ -66,7 +69,7 @@ export default async function eventsRoute(app: FastifyInstance, { api }: { api: 
     const { id } = request.params as { id: string }
     if (!acceptsEventStream(request.headers.accept)) throw errors.DC_ERR_NOT_ACCEPTABLE('This route answers text/event-stream only')
     const { record, lastEventId: latest } = await store.snapshot(id)
-    if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (!record || !api.visible(request.principal, record)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     const presented = request.headers['last-event-id']
     // Only an id this stream could have issued resumes; anything else gets the current state.
     const resumeAfter =
@@ -97,7 +100,7 @@ export default async function eventsRoute(app: FastifyInstance, { api }: { api: 
     sse.onClose(end)
 
     const send = (eventId: string | undefined, type: string, data: ExportEventData) => {
-      const payload = { exportId: id, ...data, ...(type === 'completed' ? { download: api.signedDownload(id) } : {}) }
+      const payload = { exportId: id, ...data, ...(type === 'completed' ? { download: api.signedDownload(record) } : {}) }
       chain = chain
         .then(() => (sse.isConnected ? sse.send({ ...(eventId ? { id: eventId } : {}), event: type, data: payload }) : undefined))
         .catch(() => end())

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { DEFAULT_TENANT, type Principal } from '../../../shared/access.ts'
 import { buildScanFilter } from '../../../shared/dynamo/query-builder.ts'
 import { errors } from '../../../shared/errors.ts'
 import { type ExportFormat, type ExportRecord, type ExportStatus, exportPaths } from '../../../shared/exports/index.ts'
+import { assertFilterSize, summarizeFilter } from '../../../shared/quotas/filter-size.ts'
 import downloadRoute from './download.ts'
 import eventsRoute from './events.ts'
 import { CreatedExport, CreateExportBody, ErrorResponse, ExportList, ExportParams, ExportView, exportErrors, ListQuery } from './schemas.ts'
@@ -32,10 +34,13 @@ export default async function exportRoutes(app: FastifyInstance) {
     storage.close()
   })
 
-  /** An export, or 404 when there is none, or when TABLES_ALLOW/TABLES_DENY no longer expose its table. */
-  async function load(id: string): Promise<ExportRecord> {
+  /**
+   * An export, or 404 when there is none, when it is another tenant's, or when its table is hidden from
+   * the caller (TABLES_ALLOW/TABLES_DENY or the key's tables): the same answer, so nothing tells them apart.
+   */
+  async function load(principal: Principal | undefined, id: string): Promise<ExportRecord> {
     const record = await store.get(id)
-    if (!record || !app.tableAllowed(record.table)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
+    if (!record || !api.visible(principal, record)) throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     return record
   }
 
@@ -46,13 +51,16 @@ export default async function exportRoutes(app: FastifyInstance) {
       summary: 'Export a table, an index or a filtered subset as CSV or JSONL',
       description:
         'Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. ' +
-        'The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events.',
+        'The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events. ' +
+        'A filter over FILTER_MAX_BYTES is 400 DC_ERR_FILTER_TOO_LARGE; a tenant with TENANT_EXPORTS_MAX exports queued or processing gets 429 DC_ERR_EXPORT_QUOTA.',
       body: CreateExportBody,
-      response: { 202: CreatedExport, 400: ErrorResponse, ...exportErrors },
+      // 429 DC_ERR_EXPORT_QUOTA: TENANT_EXPORTS_MAX exports of the tenant are queued or processing.
+      response: { 202: CreatedExport, 400: ErrorResponse, 429: ErrorResponse, ...exportErrors },
     },
   }, async (request, reply) => {
     const body = request.body as CreateBody
-    app.assertTableAllowed(body.table)
+    assertFilterSize(body.filter, app.config.FILTER_MAX_BYTES)
+    app.assertTableVisible(request.principal, body.table)
     const table = await app.reads.describe(body.table)
     if (body.index !== undefined && !table.indexes.some((i) => i.name === body.index)) {
       throw errors.DC_ERR_INDEX_NOT_FOUND(body.index, body.table)
@@ -79,8 +87,10 @@ export default async function exportRoutes(app: FastifyInstance) {
       segments: app.config.EXPORT_SEGMENTS,
       createdAt: Date.now(),
       ...(request.apiKeyId ? { createdBy: request.apiKeyId } : {}),
+      tenant: request.principal?.tenant ?? DEFAULT_TENANT,
     }
-    await store.create(record)
+    // Refused (429) when the tenant has TENANT_EXPORTS_MAX exports queued or processing; nothing stored then.
+    await app.quotas.admitExport(request.principal, record.id, () => store.create(record))
     try {
       await flows.start(record.id, record.segments)
     } catch (err) {
@@ -104,10 +114,11 @@ export default async function exportRoutes(app: FastifyInstance) {
     const q = request.query as { status?: ExportStatus; limit: number; cursor?: string }
     const before = q.cursor ? app.cursors.decode(q.cursor, listBinding(q.status)).m?.S : undefined
     if (q.cursor && !before) throw errors.DC_ERR_INVALID_CURSOR()
-    const page = await store.list({ limit: q.limit, ...(q.status ? { status: q.status } : {}), ...(before ? { before } : {}) })
+    // Only the caller's tenant's exports of tables it may see, as if no other existed (full pages all the same).
+    const where = (record: ExportRecord) => api.visible(request.principal, record)
+    const page = await store.list({ limit: q.limit, where, ...(q.status ? { status: q.status } : {}), ...(before ? { before } : {}) })
     return {
-      // Exports of tables the allow/deny lists no longer expose are left out, as if they did not exist.
-      exports: page.records.filter((record) => app.tableAllowed(record.table)).map(api.view),
+      exports: page.records.map((record) => ({ ...api.view(record), filter: summarizeFilter(record.filter ?? null) })),
       cursor: page.next ? app.cursors.encode({ m: { S: page.next } }, listBinding(q.status)) : null,
     }
   })
@@ -120,7 +131,7 @@ export default async function exportRoutes(app: FastifyInstance) {
       params: ExportParams,
       response: { 200: ExportView, ...exportErrors },
     },
-  }, async (request) => api.view(await load((request.params as { id: string }).id)))
+  }, async (request) => api.view(await load(request.principal, (request.params as { id: string }).id)))
 
   app.delete('/exports/:id', {
     config: { scope: 'export' },
@@ -132,14 +143,14 @@ export default async function exportRoutes(app: FastifyInstance) {
     },
   }, async (request) => {
     const { id } = request.params as { id: string }
-    await load(id)
+    await load(request.principal, id)
     const { before, changed } = await store.finish(id, 'cancelled')
     if (before === 'missing') throw errors.DC_ERR_EXPORT_NOT_FOUND(id)
     if (!changed) throw errors.DC_ERR_EXPORT_FINISHED(id, before)
     // Now for what is already written; the assembler removes it again once every segment has stopped.
     await storage.remove(id).catch((err) => request.log.warn({ msg: 'export.cancel.cleanup-failed', exportId: id, err: (err as Error).message }))
     request.log.info({ msg: 'export.cancelled', exportId: id, was: before })
-    return api.view(await load(id))
+    return api.view(await load(request.principal, id))
   })
 
   await app.register(eventsRoute, { api })

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { Principal } from '../../../shared/access.ts'
 import {
   createDownloadTokens,
   createExportFlows,
@@ -12,6 +13,7 @@ import {
   type ExportStore,
   exportPaths,
   type ProgressFeed,
+  tenantOf,
 } from '../../../shared/exports/index.ts'
 import { createConfiguredRedis } from '../../../shared/redis/index.ts'
 
@@ -22,8 +24,13 @@ export interface ExportApi {
   flows: ExportFlows
   tokens: DownloadTokens
   feed: ProgressFeed
-  /** A signed download link (path and query) for a completed export. */
-  signedDownload(id: string): string
+  /** A signed download link (path and query) for a completed export, bound to its tenant. */
+  signedDownload(record: Pick<ExportRecord, 'id' | 'tenant'>): string
+  /**
+   * True when the caller may know of the export: it belongs to the caller's tenant (admins included: a
+   * tenant is the boundary) and its table is one the caller may see. Everything else is a missing export.
+   */
+  visible(principal: Principal | undefined, record: ExportRecord): boolean
   /** The record as the API shows it. */
   view(record: ExportRecord): Record<string, unknown>
   /** Ends the open event streams (before the server closes, so it does not wait for clients). */
@@ -36,7 +43,8 @@ export function createExportApi(app: FastifyInstance): ExportApi {
   const { config } = app
   const store = createExportStore({ redis: app.redis, keys: app.keys })
   const tokens = createDownloadTokens(config.CURSOR_SECRET!, config.DOWNLOAD_LINK_TTL)
-  const signedDownload = (id: string) => `${exportPaths(id).download}?token=${tokens.sign(id).token}`
+  const signedDownload = (record: Pick<ExportRecord, 'id' | 'tenant'>) =>
+    `${exportPaths(record.id).download}?token=${tokens.sign(record.id, tenantOf(record)).token}`
   return {
     store,
     storage: createExportStorage(config),
@@ -49,6 +57,8 @@ export function createExportApi(app: FastifyInstance): ExportApi {
       logger: app.log,
     }),
     signedDownload,
+    visible: (principal, record) =>
+      principal !== undefined && tenantOf(record) === principal.tenant && app.tableVisible(principal, record.table),
     streams: new Set(),
     view: (r) => ({
       id: r.id,
@@ -67,7 +77,7 @@ export function createExportApi(app: FastifyInstance): ExportApi {
       completedAt: iso(r.completedAt),
       error: r.error ?? null,
       bytes: r.bytes ?? null,
-      download: r.status === 'completed' ? signedDownload(r.id) : null,
+      download: r.status === 'completed' ? signedDownload(r) : null,
       links: exportPaths(r.id),
     }),
   }

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { CachedResource } from '../../../shared/cache/index.ts'
-import { cursorBinding } from '../../../shared/dynamo/readers.ts'
+import { type CachedResource, etagOf } from '../../../shared/cache/index.ts'
+import { inflate } from '../../../shared/cache/inflate.ts'
+import { cursorBinding, HIDDEN_PARAM } from '../../../shared/dynamo/readers.ts'
 import { parseFilter } from '../../../shared/dynamo/query-builder.ts'
+import { assertFilterSize } from '../../../shared/quotas/filter-size.ts'
 import { acceptsGzip, sendCached, singleEtag, wantsRefresh } from '../../cached-reply.ts'
 import { TableParams } from '../schemas.ts'
 import { ItemQuery, ItemsQuery, NotModified, Page, QueryQuery, readErrors, TableDetails } from './schemas.ts'
@@ -30,7 +32,7 @@ export default async function tableRoutes(app: FastifyInstance) {
       noCache,
       plain: !acceptsGzip(request.headers['accept-encoding']),
     })
-    return sendCached(request, reply, result, app.config, noCache)
+    return sendCached(request, reply, result, app.config, noCache, resource.kind)
   }
 
   app.get('/tables', {
@@ -38,10 +40,20 @@ export default async function tableRoutes(app: FastifyInstance) {
     schema: {
       tags: ['reads'],
       summary: 'Tables the API may expose',
-      ...cachedHeaders,
+      description: `Only the tables the key may see (TABLES_ALLOW / TABLES_DENY and the key's own tables). ${cachedHeaders.description}`,
       response: { 200: Type.Object({ tables: Type.Array(Type.String()) }), 304: NotModified, ...readErrors },
     },
-  }, async (request, reply) => answer(request, reply, { table: null, kind: 'tables', params: {} }))
+  }, async (request, reply) => {
+    // One cached list for every key, narrowed here on every request rather than one entry per glob set:
+    // the allow list and the key's tables then apply whoever filled the entry (another deployment sharing
+    // the Redis included), and a list of names costs microseconds to filter. The ETag is the narrowed body's.
+    const noCache = wantsRefresh(request)
+    const result = await app.reads.cache.get({ table: null, kind: 'tables', params: {} }, { noCache })
+    const { tables } = JSON.parse((result.body ?? (await inflate(result.gzip!))).toString()) as { tables: string[] }
+    const body = Buffer.from(JSON.stringify({ tables: tables.filter((name) => app.tableVisible(request.principal, name)) }))
+    const { gzip: _stored, ...rest } = result
+    return sendCached(request, reply, { ...rest, body, etag: etagOf(body) }, app.config, noCache, 'tables')
+  })
 
   app.get('/tables/:table', {
     config: { scope: 'read' },
@@ -54,8 +66,10 @@ export default async function tableRoutes(app: FastifyInstance) {
     },
   }, async (request, reply) => {
     const { table } = request.params as { table: string }
-    // No early refusal here: the loader answers a denied table with the same cached 404 as a missing one.
-    return answer(request, reply, { table, kind: 'details', params: {} })
+    // A table the caller may not see gets the cached 404 a missing table gets, from an entry of its own
+    // that only ever holds that 404: the table's real entry, whoever filled it, is never looked at.
+    const hidden = !app.tableVisible(request.principal, table)
+    return answer(request, reply, { table, kind: 'details', params: hidden ? { [HIDDEN_PARAM]: '1' } : {} })
   })
 
   app.get('/tables/:table/items', {
@@ -70,7 +84,7 @@ export default async function tableRoutes(app: FastifyInstance) {
     },
   }, async (request, reply) => {
     const { table } = request.params as { table: string }
-    app.assertTableAllowed(table)
+    app.assertTableVisible(request.principal, table)
     const q = request.query as Params
     return answer(request, reply, { table, kind: 'items', params: canonical({ limit: q.limit, cursor: q.cursor, index: q.index, view: q.view }) })
   })
@@ -91,7 +105,7 @@ export default async function tableRoutes(app: FastifyInstance) {
     },
   }, async (request, reply) => {
     const { table, pk } = request.params as { table: string; pk: string }
-    app.assertTableAllowed(table)
+    app.assertTableVisible(request.principal, table)
     const q = request.query as Params
     return answer(request, reply, { table, kind: 'item', params: canonical({ pk, sk: q.sk, view: q.view }) })
   })
@@ -108,9 +122,10 @@ export default async function tableRoutes(app: FastifyInstance) {
     },
   }, async (request, reply) => {
     const { table } = request.params as { table: string }
-    app.assertTableAllowed(table)
+    app.assertTableVisible(request.principal, table)
     const q = request.query as Params
     // Malformed filters are refused before the cache or DynamoDB see them.
+    assertFilterSize(q.filter, app.config.FILTER_MAX_BYTES)
     if (typeof q.filter === 'string') parseFilter(q.filter)
     const params = canonical({
       pk: q.pk, sk: q.sk, skOp: q.skOp, sk2: q.sk2, index: q.index, filter: q.filter, order: q.order,
