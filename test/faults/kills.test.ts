@@ -162,11 +162,12 @@ async function killDuringSend(t: Tap, mode: Mode, victim: ChildHandle) {
   const mailsAtKill = await mailsTo(to)
   ses.setMode('pass')
   const survivor = await startWorker(t)
-  const job = await waitFor('the email job to finish', async () => {
-    const j = await emails.getJob(`${id}-export-completed`)
-    const state = await j?.getState()
-    return (state === 'completed' || state === 'failed') && { job: j!, state }
+  const finished = await waitFor('the email job to finish', async () => {
+    const state = await (await emails.getJob(`${id}-export-completed`))?.getState()
+    return (state === 'completed' || state === 'failed') && state
   })
+  // Read again once finished: a job object fetched just before it finished holds no return value.
+  const job = { job: (await emails.getJob(`${id}-export-completed`))!, state: finished }
   await sleep(500) // anything sent late would show up by now
   const mails = await mailsTo(to)
   const sent = (victim.output() + survivor.output()).match(/"msg":"email\.sent"/g)?.length ?? 0
@@ -207,10 +208,9 @@ t.test('SES refusing every attempt of one send (no kill): the claim is released,
   ses.setMode('refuse', 2)
   const sendsBefore = ses.counts.requests
   const id = await exportNotifying(to)
-  const job = await waitFor('the email job to complete', async () => {
-    const j = await emails.getJob(`${id}-export-completed`)
-    return (await j?.getState()) === 'completed' && j
-  })
+  await waitFor('the email job to complete', async () => (await (await emails.getJob(`${id}-export-completed`))?.getState()) === 'completed')
+  // Read again once completed: a job object fetched just before it completed holds no return value.
+  const job = (await emails.getJob(`${id}-export-completed`))!
   const mails = await mailsTo(to)
   t.comment(`export ${id}: SendEmail requests ${ses.counts.requests - sendsBefore} (refused ${ses.counts.refused}), job attempts ${job.attemptsMade}, emails stored ${mails}`)
   t.ok(job.attemptsMade >= 2, 'the first attempt failed and the job was retried')

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
@@ -71,10 +72,16 @@ function startStack(cwd: string, port: number): Stack {
 
 const BANNER_KEY = /Bearer (\S+)" localhost:(\d+)\/tables/
 
+// Each stack seeds 25,000 demo items on its first start: both tests share one folder, seeded once, and
+// the file may take longer than tap's default on a loaded machine.
+t.setTimeout(400_000)
+const workdir = await realpath(await mkdtemp(join(tmpdir(), 'dc-local-stack-')))
+t.teardown(() => rm(workdir, { recursive: true, force: true }))
+
 t.test(
   'npm start: embedded services, seeded demo tables, dev keys, clean stop; a second start reuses it all',
   async (t) => {
-    const cwd = t.testdir()
+    const cwd = workdir
     const port = await freePort()
     const api = `http://127.0.0.1:${port}`
 
@@ -98,6 +105,11 @@ t.test(
 
     const health = await fetch(`${api}/health`)
     t.equal(health.status, 200)
+    t.match(banner, new RegExp(`Console\\s+http://localhost:${port}/console/`), 'the banner shows the console')
+    // `npm test` builds first, so the console the banner names is served (run alone, build it first).
+    const page = await fetch(`${api}/console/`)
+    t.equal(page.status, 200, 'the console the banner names answers')
+    t.match(page.headers.get('content-type'), /text\/html/)
     t.same(await health.json(), { status: 'ok' })
     const tables = await fetch(`${api}/tables`, { headers: { authorization: `Bearer ${readKey}` } })
     if (
@@ -143,7 +155,7 @@ async function processesUsing(dir: string): Promise<number[]> {
 t.test(
   'one stack per folder: a second start says why it cannot start; a start right after SIGTERM comes up; SIGKILL of the parent leaves nothing',
   async (t) => {
-    const cwd = t.testdir()
+    const cwd = workdir
     const port = await freePort()
     const first = startStack(cwd, port)
     await first.waitFor(BANNER_KEY, 90_000)
