@@ -5,6 +5,7 @@
  * comparison therefore isolates what the cache itself costs on a hit.
  * GET /bench/ceiling sends a precomputed Buffer of the same page (the ceiling);
  * GET /bench/naive does Redis GET + gunzip + JSON.parse + reply with the object (the naive design);
+ * GET /bench/naive-1000 does the same with a 1,000-item page of the same table (its cost grows with size);
  * GET /bench/redis-bytes does Redis GET + send the stored gzip as is (for scale).
  *
  * Env: the API's own (loadConfig 'api'), plus BENCH_STATS=on|off, BENCH_TABLE, BENCH_LIMIT,
@@ -26,6 +27,8 @@ const table = env.BENCH_TABLE ?? 'bench_hot'
 const limit = Number(env.BENCH_LIMIT ?? 100)
 const apiKey = env.BENCH_API_KEY ?? ''
 const NAIVE_KEY = `${config.REDIS_PREFIX}:bench:naive-page`
+const NAIVE_LARGE_KEY = `${config.REDIS_PREFIX}:bench:naive-page-1000`
+const LARGE = 1000
 
 /** Same scope as the read routes, so auth runs on the reference routes too. */
 const READ = { config: { scope: 'read' as const } }
@@ -44,8 +47,8 @@ interface Page {
 }
 
 /** The page exactly as the hit path sends it: plain bytes, stored gzip bytes, ETag. */
-async function loadPage(): Promise<Page> {
-  const url = `/tables/${table}/items?limit=${limit}`
+async function loadPage(size = limit): Promise<Page> {
+  const url = `/tables/${table}/items?limit=${size}`
   const auth = { authorization: `Bearer ${apiKey}` }
   const plain = await app.inject({ url, headers: auth })
   if (plain.statusCode !== 200) throw new Error(`GET ${url}: ${plain.statusCode} ${plain.body.slice(0, 300)}`)
@@ -86,10 +89,19 @@ function referenceRoutes(instance: FastifyInstance, current: () => Page) {
     if (!stored) throw new Error('naive page missing from Redis')
     return JSON.parse(gunzipSync(stored).toString('utf8')) as unknown
   })
+
+  instance.get('/bench/naive-1000', READ, async () => {
+    const stored = await app.redis.getBuffer(NAIVE_LARGE_KEY)
+    if (!stored) throw new Error('naive 1,000-item page missing from Redis')
+    return JSON.parse(gunzipSync(stored).toString('utf8')) as unknown
+  })
 }
 
 page = await loadPage()
 await app.redis.set(NAIVE_KEY, page.gzip)
+// Also caches the 1,000-item page, so the hit path has it too (scenario 1 compares both sizes).
+const large = await loadPage(LARGE)
+await app.redis.set(NAIVE_LARGE_KEY, large.gzip)
 const features = {
   exports: await routeExists('POST', '/exports'),
   batches: await routeExists('POST', `/tables/${table}/batches`),
@@ -110,6 +122,7 @@ const ready: BenchServerReady = {
   refPort: config.PORT,
   stats,
   page: { url: page.url, items: page.items, bytes: page.plain.length, gzipBytes: page.gzip.length, etag: page.etag },
+  largePage: { url: large.url, items: large.items, bytes: large.plain.length, gzipBytes: large.gzip.length, etag: large.etag },
   features,
 }
 process.stdout.write(`${READY_MARK}${JSON.stringify(ready)}\n`)

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { cpSync, existsSync, statSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -73,6 +73,8 @@ async function build(log: (line: string) => void): Promise<Entries> {
     log(`  compiling for the worker processes failed (tsc exit ${code}), running them with tsx: ${output.trim().split('\n').slice(0, 3).join(' | ')}`)
     return { ...TSX, note: `build failed (tsc exit ${code})` }
   }
+  // tsc emits no assets: the Lua scripts src/shared/redis/scripts.ts reads beside it are copied as they are.
+  cpSync(join(ROOT, 'src'), join(OUT_DIR, 'src'), { recursive: true, filter: (p) => p.endsWith('.lua') || statSync(p).isDirectory() })
   log(`  compiled src and the bare client in ${((performance.now() - t0) / 1000).toFixed(1)} s (${OUT_DIR})`)
   return { worker: [worker], bare: [bare], runtime: 'compiled' }
 }

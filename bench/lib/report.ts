@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 
 /** pass/fail against a target, 'reported' for figures without one. */
-export type Verdict = 'pass' | 'FAIL' | 'reported' | 'not built' | 'not measured' | 'error'
+export type Verdict = 'pass' | 'FAIL' | 'reported' | 'not built' | 'not measured' | 'skipped' | 'error'
 
 /** One line of the table; `data` keeps the numbers behind it for the JSON file. */
 export interface Row {

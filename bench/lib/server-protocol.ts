@@ -5,9 +5,19 @@ export interface BenchServerReady {
   refMode: 'same-instance' | 'second-instance'
   refPort: number
   stats: boolean
-  page: { url: string; items: number; bytes: number; gzipBytes: number; etag: string }
+  page: PageInfo
+  /** The 1,000-item page of the same table (cached too), for the naive route's second size. */
+  largePage: PageInfo
   /** Routes of later issues, probed without side effects (401 means the route exists). */
   features: Features
+}
+
+export interface PageInfo {
+  url: string
+  items: number
+  bytes: number
+  gzipBytes: number
+  etag: string
 }
 
 export interface Features {

@@ -80,6 +80,7 @@ export interface BenchStack {
    */
   startWorker(name: string, env: Record<string, string>): Promise<WorkerProcess>
   page: BenchServerReady['page']
+  largePage: BenchServerReady['largePage']
   features: Features
   tables: typeof TABLES
 }
@@ -156,6 +157,7 @@ export async function startStack(cleanup: Cleanup, pageItems: number, log: Stack
     exportDir,
     startWorker: (name, env) => startWorker(cleanup, log, name, { ...shared, ...env }),
     page: api.ready.page,
+    largePage: api.ready.largePage,
     features: api.ready.features,
     tables: TABLES,
   }

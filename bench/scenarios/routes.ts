@@ -1,6 +1,6 @@
 import { expectResponse, httpRequest } from '../lib/http.ts'
 import type { Sample, SeriesSummary } from '../lib/measure.ts'
-import { fmtInt, fmtRatio, fmtUs, median } from '../lib/numbers.ts'
+import { fmtInt, fmtMs, fmtRatio, fmtUs, median } from '../lib/numbers.ts'
 import type { Row } from '../lib/report.ts'
 import { type ApiProcess, type BenchStack, bearer } from '../lib/stack.ts'
 
@@ -17,6 +17,8 @@ export function urls(stack: BenchStack, api: ApiProcess = stack.api) {
     hit: `${api.baseUrl}${stack.page.url}`,
     ceiling: `${api.refUrl}/bench/ceiling`,
     naive: `${api.refUrl}/bench/naive`,
+    naiveLarge: `${api.refUrl}/bench/naive-1000`,
+    hitLarge: `${api.baseUrl}${stack.largePage.url}`,
     redisBytes: `${api.refUrl}/bench/redis-bytes`,
   }
 }
@@ -30,7 +32,19 @@ export async function invalidate(api: ApiProcess, table: string): Promise<void> 
 /** Checks a route answers as the scenario assumes before load is put on it. */
 export const check = expectResponse
 
-export const throughput = (s: SeriesSummary, name = s.label) => `${name} ${fmtInt(s.rps)} req/s, ${fmtUs(s.cpuUs)} CPU/req`
+/** Throughput, server CPU per request and latency (p50/p99 under the run's closed loop of connections). */
+export const throughput = (s: SeriesSummary, name = s.label) =>
+  `${name} ${fmtInt(s.rps)} req/s, ${fmtUs(s.cpuUs)} CPU/req, p50 ${fmtMs(s.p50Ms)}, p99 ${fmtMs(s.p99Ms)}`
+
+/** A row for a comparison that could not run (nginx absent): says why instead of a figure. */
+export const skippedRow = (scenario: string, why: string, target = 'reported'): Row => ({
+  scenario,
+  figure: `skipped: ${why}`,
+  reference: '-',
+  ratio: '-',
+  target,
+  verdict: 'skipped',
+})
 
 /**
  * Median over rounds of a/b within each round: the two runs of a round are adjacent, so background

@@ -27,6 +27,7 @@ import { fastifySSE } from '@fastify/sse'
 import consoleUi, { type ConsoleOptions } from './plugins/console.ts'
 import historyRoutes from './routes/cache/history.ts'
 import whoamiRoutes from './routes/auth/whoami.ts'
+import { createRequestIds } from './request-id.ts'
 
 export interface BuildOptions {
   /** Overrides the pino options derived from config (tests capture logs through this). */
@@ -51,7 +52,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     requestIdHeader: 'x-request-id',
     // plugins/request-log.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => crypto.randomUUID(),
+    genReqId: createRequestIds(),
     bodyLimit: 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     forceCloseConnections: 'idle',

@@ -5,7 +5,8 @@ import { inflate } from '../shared/cache/inflate.ts'
 import { type ResourceKind, staleIfErrorFor } from '../shared/cache/resources.ts'
 import type { Config } from '../shared/config.ts'
 
-const X_CACHE: Record<CacheResult['outcome'], string> = {
+/** The X-Cache word of each outcome (batch-get uses it per item). */
+export const X_CACHE: Record<CacheResult['outcome'], string> = {
   hit: 'HIT',
   stale: 'STALE',
   'stale-if-error': 'STALE',

@@ -41,6 +41,7 @@ export const errors = {
   DC_ERR_EXPORT_FINISHED: createError('DC_ERR_EXPORT_FINISHED', "Export '%s' is already %s and cannot be cancelled", 409),
   DC_ERR_DOWNLOAD_FORBIDDEN: createError('DC_ERR_DOWNLOAD_FORBIDDEN', 'The download link is invalid or has expired', 403),
   DC_ERR_EXPORT_STORAGE_UNAVAILABLE: createError('DC_ERR_EXPORT_STORAGE_UNAVAILABLE', 'Export storage is unavailable: %s', 503),
+  DC_ERR_SCHEDULE_NOT_FOUND: createError('DC_ERR_SCHEDULE_NOT_FOUND', "Export schedule '%s' not found", 404),
   DC_ERR_BATCH_NOT_FOUND: createError('DC_ERR_BATCH_NOT_FOUND', "Batch '%s' not found", 404),
   DC_ERR_BATCH_INVALID: createError('DC_ERR_BATCH_INVALID', '%s', 400),
   DC_ERR_IDEMPOTENCY_CONFLICT: createError(

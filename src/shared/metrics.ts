@@ -40,6 +40,8 @@ export interface Metrics {
    * and a 404 (`exists` false) takes no new label: names of missing tables never crowd out real ones.
    */
   countCacheRead(table: string, outcome: CacheOutcomeLabel, exists?: boolean): void
+  /** Observes one HTTP request's duration through a label set made once per (method, route, status). */
+  observeHttp(method: string, route: string, statusCode: number, seconds: number): void
   /** Queue depths and recent job durations, read from Redis at scrape time within `timeoutMs`. */
   addQueueCollectors(source: QueueSource, timeoutMs: number): void
   /** A circuit breaker state gauge (1 for the current state), read at scrape time. */
@@ -60,6 +62,7 @@ const EXPORT_END_STATES = ['completed', 'failed', 'cancelled'] as const
 const RECENT_JOBS = 100
 const QUANTILES = [0.5, 0.9, 0.99] as const
 const MAX_TABLE_LABELS = 500
+const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
@@ -85,7 +88,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     name: 'dynacache_http_request_duration_seconds',
     help: 'HTTP request duration by route pattern and status code',
     labelNames: ['method', 'route', 'status_code'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    buckets: [...HTTP_BUCKETS],
     registers,
   })
   const cacheReads = new Counter({
@@ -118,6 +121,56 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     help: 'Open Server-Sent Events connections',
     registers,
   })
+
+  // Label sets made once and reused: prom-client otherwise hashes a labels object on every call. The
+  // first inc goes through prom-client (creating the series), later ones add to its cell in place.
+  type CounterCell = { value: number; labels: Record<string, string> }
+  const counterMap = (cacheReads as unknown as { hashMap?: Record<string, CounterCell> })
+  const readCells = new Map<string, CounterCell | null>()
+  const countRead = (table: string, outcome: CacheOutcomeLabel) => {
+    const key = `${outcome} ${table}`
+    const cell = readCells.get(key)
+    if (cell) {
+      cell.value += 1
+      return
+    }
+    cacheReads.inc({ table, outcome })
+    if (cell === null) return
+    const found = Object.values(counterMap.hashMap ?? {}).find((c) => c.labels?.table === table && c.labels?.outcome === outcome)
+    readCells.set(key, found && typeof found.value === 'number' ? found : null)
+  }
+
+  // Bounded: routes are the app's patterns (plus 'unmatched'), methods and status codes few. Each label
+  // set's cell is created once (zero()) and then updated in place; prom-client's observe() would hash
+  // and validate the labels object on every request. Falls back to observe() if its internals change.
+  type Cell = { sum: number; count: number; bucketValues: Record<number, number> }
+  const internals = httpDuration as unknown as { hashMap?: Record<string, Cell & { labels: Record<string, string> }> }
+  const httpCells = new Map<string, Cell | ((seconds: number) => void)>()
+  const cellOf = (labels: Record<'method' | 'route' | 'status_code', string>) => {
+    httpDuration.zero(labels)
+    const found = Object.values(internals.hashMap ?? {}).find(
+      (c) => c.labels?.method === labels.method && c.labels?.route === labels.route && c.labels?.status_code === labels.status_code,
+    )
+    return found && typeof found.bucketValues === 'object' ? found : (seconds: number) => httpDuration.observe(labels, seconds)
+  }
+  const observeHttp = (method: string, route: string, statusCode: number, seconds: number) => {
+    const key = `${statusCode} ${method} ${route}`
+    let cell = httpCells.get(key)
+    if (!cell) {
+      cell = cellOf({ method, route, status_code: String(statusCode) })
+      httpCells.set(key, cell)
+    }
+    if (typeof cell === 'function') return cell(seconds)
+    cell.sum += seconds
+    cell.count += 1
+    // prom-client counts each value in its first bucket (cumulated when rendered); beyond the last, only +Inf.
+    for (const bound of HTTP_BUCKETS) {
+      if (seconds <= bound) {
+        cell.bucketValues[bound] = (cell.bucketValues[bound] ?? 0) + 1
+        break
+      }
+    }
+  }
 
   const tableLabels = new Set<string>()
   const tableLabel = (table: string, exists = true) => {
@@ -263,8 +316,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       if (call.error) dynamoErrors.inc({ operation: call.operation, error: call.error })
     },
     countCacheRead(table, outcome, exists) {
-      cacheReads.inc({ table: tableLabel(table, exists), outcome })
+      countRead(tableLabel(table, exists), outcome)
     },
+    observeHttp,
     addQueueCollectors,
     addBreakerGauge,
     addRedisGauge,

@@ -1,13 +1,16 @@
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import { type ScanCommandInput, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
+import { QueryCommand, type QueryCommandInput, type ScanCommandInput, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
-import { buildScanFilter } from '../shared/dynamo/query-builder.ts'
+import { buildQuery, buildScanFilter } from '../shared/dynamo/query-builder.ts'
 import {
   type Checkpoint,
   decodeStartKey,
   encodeStartKey,
+  type ExportQuery,
+  exportProjection,
   FRESH_CHECKPOINT,
+  fieldsOf,
   PartLostError,
   renderPage,
 } from '../shared/exports/index.ts'
@@ -18,8 +21,15 @@ import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
 import { createJobChecks } from './job-checks.ts'
 
-/** Failures no retry can fix: the table is gone, or DynamoDB refuses the scan (filter, index). */
-const PERMANENT = new Set(['DC_ERR_TABLE_NOT_FOUND', 'DC_ERR_DYNAMO_REJECTED', 'DC_ERR_INVALID_FILTER'])
+/** Failures no retry can fix: the table is gone, or DynamoDB refuses the scan or query (filter, index, key). */
+const PERMANENT = new Set([
+  'DC_ERR_TABLE_NOT_FOUND',
+  'DC_ERR_DYNAMO_REJECTED',
+  'DC_ERR_INVALID_FILTER',
+  'DC_ERR_INDEX_NOT_FOUND',
+  'DC_ERR_INVALID_KEY',
+  'DC_ERR_INVALID_QUERY',
+])
 
 export interface SegmentResult {
   segment: number
@@ -43,7 +53,7 @@ class SegmentTakenOver extends Error {
  * the export is no longer processing (cancelled or failed).
  */
 export default function createExportSegmentProcessor(deps: WorkerDeps) {
-  const { gateway, config, logger } = deps
+  const { gateway, config, logger, reads } = deps
   const { store, storage } = exportServices(deps)
   const checks = createJobChecks(config)
 
@@ -68,18 +78,42 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
       cp = { ...cp, resumes: cp.resumes + 1 }
       logger.info({ msg: 'export.segment.resume', exportId, segment, pages: cp.pages, rows: cp.rows, bytes: cp.bytes })
     }
-    const names = record.format === 'csv' ? new Set(cp.names ?? []) : undefined
-    const base: ScanCommandInput = {
-      TableName: record.table,
-      Segment: segment,
-      TotalSegments: totalSegments,
-      ...(record.index ? { IndexName: record.index } : {}),
-      ...(record.filter ? buildScanFilter(record.filter) : {}),
-      ...(config.EXPORT_PAGE_LIMIT > 0 ? { Limit: config.EXPORT_PAGE_LIMIT } : {}),
-    }
+    const fields = fieldsOf(record)
+    const names = record.format === 'csv' && !fields ? new Set(cp.names ?? []) : undefined
+    const limit = config.EXPORT_PAGE_LIMIT > 0 ? { Limit: config.EXPORT_PAGE_LIMIT } : {}
     const ref = { exportId, segment }
-    const scan = (key: string | null) =>
-      gateway.send<ScanCommandOutput>(record.table, new ScanCommand({ ...base, ...(key ? { ExclusiveStartKey: decodeStartKey(key) } : {}) }))
+    // With `fields`, only those paths (and the keys) are read: a ProjectionExpression beside the query's or filter's names.
+    const projected = async (input: { ExpressionAttributeNames?: Record<string, string> }) => {
+      if (!fields) return {}
+      const projection = exportProjection(await reads.describe(record.table), fields, record.index)
+      return { ProjectionExpression: projection.ProjectionExpression, ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...projection.ExpressionAttributeNames } }
+    }
+    // Built on the first read, inside the error handling below (a table that is gone fails the export).
+    let built: Promise<QueryCommandInput | ScanCommandInput> | undefined
+    const inputOf = async (): Promise<QueryCommandInput | ScanCommandInput> => {
+      if (record.query) {
+        // A query export is one segment: a Query cannot be split; the checkpoint is its LastEvaluatedKey.
+        const query = JSON.parse(record.query) as ExportQuery
+        const q = buildQuery(await reads.describe(record.table), { ...query, ...(record.index ? { index: record.index } : {}), ...(record.filter ? { filter: record.filter } : {}) })
+        return { TableName: record.table, ...q, ...(await projected(q)), ...limit }
+      }
+      const filter = record.filter ? buildScanFilter(record.filter) : {}
+      return {
+        TableName: record.table,
+        Segment: segment,
+        TotalSegments: totalSegments,
+        ...(record.index ? { IndexName: record.index } : {}),
+        ...filter,
+        ...(await projected(filter)),
+        ...limit,
+      }
+    }
+    const read = async (key: string | null): Promise<ScanCommandOutput> => {
+      built ??= inputOf()
+      const input = { ...(await built), ...(key ? { ExclusiveStartKey: decodeStartKey(key) } : {}) }
+      return gateway.send<ScanCommandOutput>(record.table, record.query ? new QueryCommand(input as QueryCommandInput) : new ScanCommand(input as ScanCommandInput))
+    }
+    const scan = read
     // The next page is requested while this one is written and committed, so the table is never idle
     // waiting on us; it is only ever one page ahead, and nothing of it counts until it is committed.
     let ahead: Promise<ScanCommandOutput> | undefined
@@ -97,7 +131,7 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
         // Awaited (and its failure handled) on the next turn; this only keeps it from counting as unhandled meanwhile.
         ahead?.catch(() => {})
         const items = page.Items ?? []
-        const data = renderPage(record.format, items, names)
+        const data = renderPage(record.format, items, names, fields)
         // A run that stalled and was taken over must not write over the part its successor is writing:
         // fenced before each write as well as at each commit (the gap between check and write is all that is left).
         if (!(await store.ownsSegment(exportId, segment, owner))) throw new SegmentTakenOver(`segment ${segment} of ${exportId} is owned by another run`)

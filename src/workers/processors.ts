@@ -7,6 +7,7 @@ import type { WorkerDeps } from './deps.ts'
 import createEmailProcessor from './email.ts'
 import createExportAssembleProcessor from './export-assemble.ts'
 import createExportCleanupProcessor from './export-cleanup.ts'
+import createExportScheduleProcessor from './export-schedule.ts'
 import createExportSegmentProcessor from './export-segment.ts'
 import createPrefetchProcessor from './prefetch.ts'
 
@@ -21,5 +22,6 @@ export const PROCESSORS: { [Q in QueueName]: ProcessorFactory<Q> } = {
   'export-segment': createExportSegmentProcessor,
   'export-assemble': createExportAssembleProcessor,
   'export-cleanup': (deps) => createExportCleanupProcessor(deps),
+  'export-schedule': createExportScheduleProcessor,
   email: (deps) => createEmailProcessor(deps),
 }

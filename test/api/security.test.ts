@@ -19,14 +19,33 @@ await putItems(dynamo, 'secret-payroll', [{ PK: { S: 'x' }, salary: { N: '1' } }
 
 const app = await build(t, viaProxy, { TABLES_DENY: 'secret-*' })
 
-t.test('security headers on every answer, a 401 included', async (t) => {
-  for (const res of [await app.inject('/health'), await app.inject('/tables'), await app.inject('/no/such/route')]) {
+/** Helmet headers that only matter for a page a browser renders, never sent with JSON. */
+const PAGE_ONLY = ['x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'origin-agent-cluster', 'cross-origin-opener-policy', 'x-xss-protection']
+
+t.test('JSON answers carry the API headers, a 401 and a 404 included, and none of the page headers', async (t) => {
+  const hit = await app.inject({ url: '/tables/public-orders/items?limit=5', headers: auth('read') })
+  t.equal(hit.statusCode, 200)
+  for (const res of [await app.inject('/health'), await app.inject('/tables'), await app.inject('/no/such/route'), hit]) {
     t.equal(res.headers['x-content-type-options'], 'nosniff')
-    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN')
+    t.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'")
+    t.equal(res.headers['x-frame-options'], 'DENY')
     t.match(res.headers['strict-transport-security'], /max-age=\d+/)
-    t.match(res.headers['content-security-policy'], /default-src 'self'/)
-    t.notMatch(res.headers['content-security-policy'], /upgrade-insecure-requests/)
+    t.equal(res.headers['referrer-policy'], 'no-referrer')
+    t.equal(res.headers['cross-origin-resource-policy'], 'same-origin')
     t.equal(res.headers['x-powered-by'], undefined)
+    for (const name of PAGE_ONLY) t.equal(res.headers[name], undefined, `no ${name} on ${res.raw.req.url}`)
+  }
+})
+
+t.test('pages get helmet\'s headers and its CSP: Swagger UI and Bull Board', async (t) => {
+  for (const url of ['/docs/', '/admin/queues']) {
+    const res = await app.inject(url)
+    t.match(res.headers['content-security-policy'], /default-src 'self'/, url)
+    t.notMatch(res.headers['content-security-policy'], /upgrade-insecure-requests/, url)
+    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', url)
+    t.equal(res.headers['cross-origin-opener-policy'], 'same-origin', url)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', url)
+    t.equal(res.headers['x-powered-by'], undefined, url)
   }
 })
 

@@ -26,14 +26,31 @@ declare module 'fastify' {
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
-async function auth(app: FastifyInstance, { keys }: { keys: readonly ApiKeyEntry[] }) {
-  app.decorate('authenticate', (presented: string) => {
-    const candidate = digest(presented)
-    let found: (typeof keys)[number] | undefined
+/** Upper bound of the verified-keys map; it can only hold strings that hash to a configured key anyway. */
+export const VERIFIED_KEYS_MAX = 1024
+
+/**
+ * Resolves a presented key to its principal. A key proven once is remembered (at most VERIFIED_KEYS_MAX),
+ * so a known key is not hashed again on every request; any other string is hashed and compared with
+ * every configured key in constant time. Only a string whose sha256 equals a configured key's is
+ * remembered: a wrong key never fills the map.
+ */
+export function createKeyCheck(keys: readonly ApiKeyEntry[], hash: (s: string) => Buffer = digest) {
+  const verified = new Map<string, Principal>()
+  return (presented: string): Principal | undefined => {
+    const known = verified.get(presented)
+    if (known) return known
+    const candidate = hash(presented)
+    let found: ApiKeyEntry | undefined
     // Compare against every key, always, so timing tells nothing about which key nearly matched.
     for (const key of keys) if (timingSafeEqual(key.digest, candidate)) found = key
+    if (found && verified.size < VERIFIED_KEYS_MAX) verified.set(presented, found.principal)
     return found?.principal
-  })
+  }
+}
+
+async function auth(app: FastifyInstance, { keys }: { keys: readonly ApiKeyEntry[] }) {
+  app.decorate('authenticate', createKeyCheck(keys))
 
   // Identifies the caller but does not refuse yet: a wrong key must still be counted by the rate limit
   // (against the client's address), or key guessing would never be slowed down.

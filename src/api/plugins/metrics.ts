@@ -24,10 +24,7 @@ function cachedReadTable(request: FastifyRequest): string | undefined {
 
 function observe(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
   const route = request.routeOptions.url ?? 'unmatched'
-  app.metrics.httpDuration.observe(
-    { method: request.method, route, status_code: String(reply.statusCode) },
-    reply.elapsedTime / 1000,
-  )
+  app.metrics.observeHttp(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
   const table = cachedReadTable(request)
   if (table === undefined) return
   const xCache = reply.getHeader('x-cache')

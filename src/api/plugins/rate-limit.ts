@@ -1,7 +1,10 @@
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../../shared/errors.ts'
+import { type BudgetAnswer, createKeyBudget } from '../key-budget.ts'
+
+const WINDOW_MS = 60_000
 
 /** Liveness and readiness probes are never limited: an orchestrator must always reach them. */
 export const RATE_LIMIT_EXEMPT = new Set(['/health', '/ready'])
@@ -11,23 +14,57 @@ export const rateLimitKey = (request: FastifyRequest) =>
   request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`
 
 /**
- * RATE_LIMIT_PER_MIN requests per minute per API key, counted in Redis so the limit holds across every
- * API process. Runs in preParsing, after auth (onRequest) has identified the key and before any body is
- * read. While Redis is down requests are not limited rather than delayed or refused.
+ * RATE_LIMIT_PER_MIN requests per minute per API key, fleet-wide without a Redis round trip per request:
+ * each process spends tokens it takes from a Redis counter in leases (src/api/key-budget.ts; the
+ * tolerance is in README, Rate limits). Requests without a key (a wrong key, public routes) are counted
+ * strictly in Redis per client address (@fastify/rate-limit), so key guessing is slowed down exactly.
+ * Both run in preParsing, after auth (onRequest) has identified the key and before any body is read.
+ * While Redis is down requests are not limited rather than delayed or refused.
  */
 async function rateLimitPlugin(app: FastifyInstance) {
+  const limit = app.config.RATE_LIMIT_PER_MIN
+  const budget = createKeyBudget(app.redis, {
+    limit,
+    windowMs: WINDOW_MS,
+    counterKey: (client) => `${app.keys.prefix}:{*}:rlb:${client}`,
+  })
+  const answer = (reply: FastifyReply, result: BudgetAnswer) => {
+    reply.header('ratelimit-limit', result.limit)
+    reply.header('ratelimit-remaining', result.remaining)
+    reply.header('ratelimit-reset', result.resetS)
+    if (result.allowed) return undefined
+    reply.header('retry-after', result.resetS)
+    return errors.DC_ERR_RATE_LIMITED(result.resetS)
+  }
+  // App-level, so it runs before the route-level hooks (@fastify/rate-limit's, then auth-enforce's).
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    if (!request.apiKeyId || RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '')) return done(null, payload)
+    const result = budget.consume(rateLimitKey(request))
+    if (result === undefined) return done(null, payload)
+    if (!(result instanceof Promise)) {
+      const refused = answer(reply, result)
+      return refused ? done(refused) : done(null, payload)
+    }
+    result.then((r) => {
+      const refused = answer(reply, r)
+      if (refused) done(refused)
+      else done(null, payload)
+    }, () => done(null, payload))
+  })
+
   await app.register(rateLimit, {
     global: true,
     hook: 'preParsing',
-    max: app.config.RATE_LIMIT_PER_MIN,
-    timeWindow: 60_000,
+    max: limit,
+    timeWindow: WINDOW_MS,
     redis: app.redis,
     nameSpace: `${app.keys.prefix}:{*}:rl:`,
     skipOnError: true,
     enableDraftSpec: true,
     keyGenerator: rateLimitKey,
+    // Keyed requests were counted by the budget above.
     allowList: (request) =>
-      RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '') || app.redis.status !== 'ready',
+      request.apiKeyId !== undefined || RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '') || app.redis.status !== 'ready',
     errorResponseBuilder: (_request, context) => errors.DC_ERR_RATE_LIMITED(Math.max(1, Math.ceil(context.ttl / 1000))),
   })
 }

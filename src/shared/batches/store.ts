@@ -2,9 +2,9 @@ import type { Redis } from 'ioredis'
 import { DEFAULT_TENANT } from '../access.ts'
 import { errors } from '../errors.ts'
 import type { RedisKeys } from '../redis/keys.ts'
+import { defineScripts } from '../redis/scripts.ts'
 import { newBatchId, tableOfBatchId } from './batch-id.ts'
 import type { BatchFormat, OperationProblem } from './operations.ts'
-import { CREATE_SCRIPT, DISCARD_IDEMPOTENCY_SCRIPT, RECORD_SCRIPT, SETTLE_SCRIPT } from './scripts.ts'
 
 /**
  * queued: waiting for a worker. processing: a worker is writing it. retrying: a run stopped on a
@@ -103,16 +103,8 @@ export interface BatchStoreOptions {
   now?: () => number
 }
 
-const defined = new WeakSet<Redis>()
-
 export function createBatchStore({ redis, keys, retentionDays, now = Date.now }: BatchStoreOptions): BatchStore {
-  if (!defined.has(redis)) {
-    redis.defineCommand('dcBatchCreate', { numberOfKeys: 3, lua: CREATE_SCRIPT })
-    redis.defineCommand('dcBatchRecord', { numberOfKeys: 4, lua: RECORD_SCRIPT })
-    redis.defineCommand('dcBatchSettle', { numberOfKeys: 5, lua: SETTLE_SCRIPT })
-    redis.defineCommand('dcBatchDiscardIdempotency', { numberOfKeys: 1, lua: DISCARD_IDEMPOTENCY_SCRIPT })
-    defined.add(redis)
-  }
+  defineScripts(redis)
   const retentionMs = retentionDays * 24 * 3600 * 1000
   const iso = () => new Date(now()).toISOString()
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import type { Redis, Result } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../redis/keys.ts'
+import { defineScripts } from '../redis/scripts.ts'
 import { inSpan } from '../telemetry/tracing.ts'
 import { ENTRY_FIELDS, type EntryMeta } from './entry-layout.ts'
 
@@ -31,35 +32,6 @@ export interface CacheStore {
   unlock(table: string | null, id: string, token: string): Promise<void>
 }
 
-/*
- * KEYS[1] the table's generation key, KEYS[2] the entry hash
- * ARGV[1] an ETag the caller already has ('' for none)
- * Returns { generation } on a miss or an entry of another generation,
- * { generation, meta } when the ETag matched, else { generation, meta, body-or-false }.
- */
-const READ_SCRIPT = `
-local gen = redis.call('GET', KEYS[1]) or '0'
-local f = redis.call('HMGET', KEYS[2], '${ENTRY_FIELDS.generation}', '${ENTRY_FIELDS.meta}', '${ENTRY_FIELDS.etag}')
-if not f[2] or f[1] ~= gen then return { gen } end
-if ARGV[1] ~= '' and ARGV[1] == f[3] then return { gen, f[2] } end
-return { gen, f[2], redis.call('HGET', KEYS[2], '${ENTRY_FIELDS.body}') }
-`
-
-/*
- * KEYS[1] the lock key; ARGV[1] the holder's token. Deletes the lock only if this holder still owns it.
- */
-const UNLOCK_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    dcCacheReadBuffer(genKey: string, entryKey: string, etag: string): Result<Array<Buffer | null>, Context>
-    dcUnlock(lockKey: string, token: string): Result<number, Context>
-  }
-}
-
 export interface CacheStoreOptions {
   redis: Redis
   keys: RedisKeys
@@ -68,14 +40,8 @@ export interface CacheStoreOptions {
   staleIfErrorTtl: number
 }
 
-const scriptsDefined = new WeakSet<Redis>()
-
 export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: CacheStoreOptions): CacheStore {
-  if (!scriptsDefined.has(redis)) {
-    redis.defineCommand('dcCacheRead', { numberOfKeys: 2, lua: READ_SCRIPT })
-    redis.defineCommand('dcUnlock', { numberOfKeys: 1, lua: UNLOCK_SCRIPT })
-    scriptsDefined.add(redis)
-  }
+  defineScripts(redis)
 
   async function readChunks(table: string | null, id: string, meta: EntryMeta): Promise<Buffer | undefined> {
     const chunkKeys = Array.from({ length: meta.chunks }, (_, i) => keys.chunk(table, id, meta.version, i))

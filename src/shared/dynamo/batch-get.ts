@@ -1,9 +1,10 @@
-import { BatchGetItemCommand, type BatchGetItemCommandOutput, type KeysAndAttributes } from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, BatchGetItemCommand, type BatchGetItemCommandOutput, type KeysAndAttributes } from '@aws-sdk/client-dynamodb'
 import { keyString } from '../batches/operations.ts'
 import { DEFAULT_RETRY, type RetryPolicy, retryUnprocessed } from '../batches/unprocessed.ts'
 import { errors } from '../errors.ts'
 import type { DynamoGateway } from './gateway.ts'
 import type { AttributeMap } from './item-json.ts'
+import { compareKeyValues } from './key-values.ts'
 
 /** DynamoDB's limit of keys per BatchGetItem call. */
 export const MAX_KEYS_PER_BATCH_GET = 100
@@ -11,6 +12,8 @@ export const MAX_KEYS_PER_BATCH_GET = 100
 export interface BatchGetOptions {
   /** Attributes to return; the key attributes are always added. All attributes when omitted. */
   attributes?: readonly string[]
+  /** A ready projection (e.g. projectionFor's, keys included); takes the place of `attributes`. */
+  projection?: { ProjectionExpression: string; ExpressionAttributeNames: Record<string, string> }
   consistentRead?: boolean
   /** BatchGetItem calls in flight at once. */
   parallelCalls?: number
@@ -47,10 +50,28 @@ export async function batchGetItems(
     }
   }
 
+  // DynamoDB answers numbers normalised ('1.0' asked comes back as '1'): match those by value.
+  const sameValue = (a: AttributeValue | undefined, b: AttributeValue | undefined) => {
+    try {
+      return a !== undefined && b !== undefined && compareKeyValues(a, b) === 0
+    } catch {
+      return false
+    }
+  }
+  const positionsOf = (item: AttributeMap): number[] => {
+    const exact = positions.get(keyString(names, item))
+    if (exact) return exact
+    const asked = unique.find((k) => names.every((n) => sameValue(k[n], item[n])))
+    return asked ? (positions.get(keyString(names, asked)) ?? []) : []
+  }
+
   const projection: Omit<KeysAndAttributes, 'Keys'> = {
     ...(options.consistentRead ? { ConsistentRead: true } : {}),
   }
-  if (options.attributes) {
+  if (options.projection) {
+    projection.ProjectionExpression = options.projection.ProjectionExpression
+    projection.ExpressionAttributeNames = options.projection.ExpressionAttributeNames
+  } else if (options.attributes) {
     const wanted = [...new Set([...names, ...options.attributes])]
     projection.ProjectionExpression = wanted.map((_, i) => `#a${i}`).join(', ')
     projection.ExpressionAttributeNames = Object.fromEntries(wanted.map((name, i) => [`#a${i}`, name]))
@@ -65,7 +86,7 @@ export async function batchGetItems(
         new BatchGetItemCommand({ RequestItems: { [table]: { ...projection, Keys: pending } } }),
       )
       for (const item of out.Responses?.[table] ?? []) {
-        for (const i of positions.get(keyString(names, item)) ?? []) results[i] = item
+        for (const i of positionsOf(item)) results[i] = item
       }
       return (out.UnprocessedKeys?.[table]?.Keys ?? []) as AttributeMap[]
     }, policy)

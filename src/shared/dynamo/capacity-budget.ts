@@ -1,6 +1,7 @@
-import type { Redis, Result } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { errors } from '../errors.ts'
 import type { RedisKeys } from '../redis/keys.ts'
+import { defineScripts } from '../redis/scripts.ts'
 import type { CallPriority } from './gateway.ts'
 
 /**
@@ -31,25 +32,6 @@ export interface Admission {
 /** The least a read costs: an eventually consistent read of up to 4 KB. */
 export const MIN_READ_UNITS = 0.5
 
-/*
- * KEYS[1] the table's counter for this second; ARGV[1] the limit for the caller's priority,
- * ARGV[2] the units to reserve. Returns 1 (and reserves) when the second's consumption is below the
- * limit, 0 when it already reached it.
- */
-const ADMIT_SCRIPT = `
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used >= tonumber(ARGV[1]) then return 0 end
-redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], 5)
-return 1
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    dcBudgetAdmit(key: string, limit: number, reserve: number): Result<number, Context>
-  }
-}
-
 export interface CapacityBudgetOptions {
   redis: Redis
   keys: RedisKeys
@@ -60,8 +42,6 @@ export interface CapacityBudgetOptions {
   now?: () => number
 }
 
-const defined = new WeakSet<Redis>()
-
 export function createCapacityBudget({
   redis,
   keys,
@@ -71,10 +51,7 @@ export function createCapacityBudget({
   now = Date.now,
 }: CapacityBudgetOptions): CapacityBudget {
   if (unitsPerSecond <= 0) return { enabled: false, admit: async () => undefined, settle: () => {} }
-  if (!defined.has(redis)) {
-    redis.defineCommand('dcBudgetAdmit', { numberOfKeys: 1, lua: ADMIT_SCRIPT })
-    defined.add(redis)
-  }
+  defineScripts(redis)
   const limits: Record<CallPriority, number> = {
     user: unitsPerSecond,
     background: unitsPerSecond * (1 - userReservedShare),

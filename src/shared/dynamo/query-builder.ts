@@ -22,8 +22,19 @@ export const FILTER_OPS = [
 ] as const
 export type FilterOp = (typeof FILTER_OPS)[number]
 
-/** Most conditions one filter may hold. */
+/** Operators beyond FILTER_OPS: `in` (a list of values) and `attribute_type` (a DynamoDB type name). */
+export const FILTER_LIST_OPS = ['in', 'attribute_type'] as const
+export type AnyFilterOp = FilterOp | (typeof FILTER_LIST_OPS)[number]
+const ALL_OPS: readonly string[] = [...FILTER_OPS, ...FILTER_LIST_OPS]
+/** Type names `attribute_type` accepts. */
+export const ATTRIBUTE_TYPES = ['S', 'SS', 'N', 'NS', 'B', 'BS', 'BOOL', 'NULL', 'L', 'M'] as const
+// Comparisons a `size` condition may use.
+const SIZE_OPS = ['eq', 'ne', 'lt', 'le', 'gt', 'ge']
+
+/** Most conditions one filter may hold (counted across every group). */
 export const MAX_FILTER_CONDITIONS = 20
+/** Most values one `in` condition may list (DynamoDB's limit for IN). */
+export const MAX_IN_VALUES = 100
 /** Longest `attr` (the whole dotted path), in characters. */
 export const MAX_FILTER_ATTR_LENGTH = 255
 // DynamoDB rejects document paths nested deeper than 32 levels.
@@ -31,13 +42,21 @@ const MAX_PATH_DEPTH = 32
 // A filter is an array of objects whose values may be {"N": ...}: anything deeper is a mistake.
 const MAX_JSON_DEPTH = 8
 
-/** One validated filter condition; `path` is `attr` split at dots, `value` is absent for exists/not_exists. */
+/**
+ * One validated filter condition; `path` is `attr` split at dots, `value` is absent for exists/not_exists,
+ * `values` holds the list of `in`, `size` compares the size of the attribute rather than its value.
+ */
 export interface FilterCondition {
   attr: string
   path: string[]
-  op: FilterOp
+  op: AnyFilterOp
   value?: AttributeValue
+  values?: AttributeValue[]
+  size?: true
 }
+
+/** A filter as a tree: conditions combined with and, or and not. A top-level array is an `and`. */
+export type FilterNode = FilterCondition | { and: FilterNode[] } | { or: FilterNode[] } | { not: FilterNode }
 
 /**
  * A filter as JSON text (numbers keep every digit) or as an already parsed array (numbers there are JS
@@ -231,12 +250,10 @@ function filterValue(v: JsonValue, at: string): AttributeValue {
   throw invalidFilter(`${at} must be ${VALUE_KINDS}`)
 }
 
-function condition(item: JsonValue, i: number): FilterCondition {
-  const at = `filter[${i}]`
-  if (!(item instanceof Map)) throw invalidFilter(`${at} must be an object { attr, op, value }`)
+function condition(item: Map<string, JsonValue>, at: string): FilterCondition {
   for (const key of item.keys()) {
-    if (key !== 'attr' && key !== 'op' && key !== 'value') {
-      throw invalidFilter(`${at} has the unknown property ${JSON.stringify(key)}; allowed: attr, op, value`)
+    if (key !== 'attr' && key !== 'op' && key !== 'value' && key !== 'size') {
+      throw invalidFilter(`${at} has the unknown property ${JSON.stringify(key)}; allowed: attr, op, value, size`)
     }
   }
   const attr = item.get('attr')
@@ -254,8 +271,31 @@ function condition(item: JsonValue, i: number): FilterCondition {
   if (path.length > MAX_PATH_DEPTH)
     throw invalidFilter(`${at}.attr nests deeper than ${MAX_PATH_DEPTH} levels`)
   const op = item.get('op')
-  if (typeof op !== 'string' || !(FILTER_OPS as readonly string[]).includes(op)) {
-    throw invalidFilter(`${at}.op must be one of ${FILTER_OPS.join(', ')}`)
+  if (typeof op !== 'string' || !ALL_OPS.includes(op)) {
+    throw invalidFilter(`${at}.op must be one of ${ALL_OPS.join(', ')}`)
+  }
+  if (item.has('size')) {
+    if (item.get('size') !== true) throw invalidFilter(`${at}.size must be true (compare the attribute's size) or absent`)
+    if (!SIZE_OPS.includes(op)) throw invalidFilter(`${at}.op must be one of ${SIZE_OPS.join(', ')} with size`)
+    if (!item.has('value')) throw invalidFilter(`${at}.value is required with op ${op}`)
+    const value = filterValue(item.get('value')!, `${at}.value`)
+    if (value.N === undefined) throw invalidFilter(`${at}.value must be a number with size`)
+    return { attr, path, op: op as FilterOp, value, size: true }
+  }
+  if (op === 'in') {
+    const list = item.get('value')
+    if (!Array.isArray(list) || list.length === 0) throw invalidFilter(`${at}.value must be a non-empty array of values with op in`)
+    if (list.length > MAX_IN_VALUES) {
+      throw invalidFilter(`${at}.value lists ${list.length} values; at most ${MAX_IN_VALUES} are allowed with op in`)
+    }
+    return { attr, path, op: 'in', values: list.map((v, j) => filterValue(v, `${at}.value[${j}]`)) }
+  }
+  if (op === 'attribute_type') {
+    const type = item.get('value')
+    if (typeof type !== 'string' || !(ATTRIBUTE_TYPES as readonly string[]).includes(type)) {
+      throw invalidFilter(`${at}.value must be one of ${ATTRIBUTE_TYPES.join(', ')} with op attribute_type`)
+    }
+    return { attr, path, op: 'attribute_type', value: { S: type } }
   }
   const filterOp = op as FilterOp
   if (filterOp === 'exists' || filterOp === 'not_exists') {
@@ -264,25 +304,65 @@ function condition(item: JsonValue, i: number): FilterCondition {
   }
   if (!item.has('value')) throw invalidFilter(`${at}.value is required with op ${filterOp}`)
   const value = filterValue(item.get('value')!, `${at}.value`)
-  const rule = OP_TYPES[filterOp]
+  const rule = OP_TYPES[filterOp as keyof typeof OP_TYPES]
   if (!rule.types.includes(Object.keys(value)[0]!))
     throw invalidFilter(`${at}.value must be ${rule.says} for op ${filterOp}`)
   return { attr, path, op: filterOp, value }
 }
 
+const GROUP_KEYS = ['and', 'or', 'not']
+
+// One node: a group ({ and: [...] }, { or: [...] }, { not: node }) or a condition; leaves collected in order.
+function node(item: JsonValue, at: string, leaves: Array<{ condition: FilterCondition; at: string }>): FilterNode {
+  if (!(item instanceof Map)) throw invalidFilter(`${at} must be an object { attr, op, value }`)
+  const group = [...item.keys()].find((k) => GROUP_KEYS.includes(k))
+  if (group === undefined) {
+    const c = condition(item, at)
+    leaves.push({ condition: c, at })
+    return c
+  }
+  if (item.size !== 1) throw invalidFilter(`${at} must have only the property ${JSON.stringify(group)}`)
+  const inner = item.get(group)!
+  if (group === 'not') return { not: node(inner, `${at}.not`, leaves) }
+  if (!Array.isArray(inner) || inner.length === 0) throw invalidFilter(`${at}.${group} must be a non-empty array of conditions`)
+  const children = inner.map((child, i) => node(child, `${at}.${group}[${i}]`, leaves))
+  return group === 'and' ? { and: children } : { or: children }
+}
+
 /**
- * Validates a filter (a JSON array of at most 20 `{ attr, op, value }`) and returns its conditions.
+ * Validates a filter and returns it as a tree, with its conditions in order. A filter is a JSON array of
+ * conditions (ANDed), or one group: `{ "or": [...] }`, `{ "and": [...] }`, `{ "not": ... }`, nested freely
+ * within the JSON depth limit. A condition is `{ attr, op, value }`, or `{ attr, op, value, size: true }` to
+ * compare the attribute's size; `in` takes an array of up to 100 values, `attribute_type` a type name.
+ * At most 20 conditions in all. Throws DC_ERR_INVALID_FILTER naming the position of the first problem.
+ */
+export function parseFilterTree(filter: FilterInput): { root: FilterNode; conditions: Array<{ condition: FilterCondition; at: string }> } {
+  const doc = typeof filter === 'string' ? parseJson(filter) : fromParsed(filter, 'filter', 0)
+  const leaves: Array<{ condition: FilterCondition; at: string }> = []
+  let root: FilterNode
+  if (Array.isArray(doc)) {
+    if (doc.length > MAX_FILTER_CONDITIONS) {
+      throw invalidFilter(`filter has ${doc.length} conditions; at most ${MAX_FILTER_CONDITIONS} are allowed`)
+    }
+    root = { and: doc.map((item, i) => node(item, `filter[${i}]`, leaves)) }
+  } else if (doc instanceof Map && doc.size === 1 && GROUP_KEYS.includes([...doc.keys()][0]!)) {
+    root = node(doc, 'filter', leaves)
+  } else {
+    throw invalidFilter('filter must be a JSON array of { attr, op, value } conditions, or one { "and" | "or" | "not": ... } group')
+  }
+  if (leaves.length > MAX_FILTER_CONDITIONS) {
+    throw invalidFilter(`filter has ${leaves.length} conditions; at most ${MAX_FILTER_CONDITIONS} are allowed`)
+  }
+  return { root, conditions: leaves }
+}
+
+/**
+ * Validates a filter (see parseFilterTree) and returns its conditions in order.
  * Number values keep their exact text (a JSON number, or {"N": "..."}); {"B": "<base64url>"} gives binary.
  * Throws DC_ERR_INVALID_FILTER naming the position of the first problem, e.g. "filter[2].op must be ...".
  */
 export function parseFilter(filter: FilterInput): FilterCondition[] {
-  const doc = typeof filter === 'string' ? parseJson(filter) : fromParsed(filter, 'filter', 0)
-  if (!Array.isArray(doc))
-    throw invalidFilter('filter must be a JSON array of { attr, op, value } conditions')
-  if (doc.length > MAX_FILTER_CONDITIONS) {
-    throw invalidFilter(`filter has ${doc.length} conditions; at most ${MAX_FILTER_CONDITIONS} are allowed`)
-  }
-  return doc.map(condition)
+  return parseFilterTree(filter).conditions.map((c) => c.condition)
 }
 
 // ---- expressions ----------------------------------------------------------------------------------
@@ -319,7 +399,12 @@ const COMPARATORS = { eq: '=', ne: '<>', lt: '<', le: '<=', gt: '>', ge: '>=' } 
 
 function conditionExpression(c: FilterCondition, ph: Placeholders): string {
   const path = ph.path(c.path)
+  if (c.size) return `size(${path}) ${COMPARATORS[c.op as keyof typeof COMPARATORS]} ${ph.value(c.value!)}`
   switch (c.op) {
+    case 'in':
+      return `${path} IN (${c.values!.map((v) => ph.value(v)).join(', ')})`
+    case 'attribute_type':
+      return `attribute_type(${path}, ${ph.value(c.value!)})`
     case 'exists':
       return `attribute_exists(${path})`
     case 'not_exists':
@@ -332,8 +417,20 @@ function conditionExpression(c: FilterCondition, ph: Placeholders): string {
   }
 }
 
-function filterExpression(conditions: FilterCondition[], ph: Placeholders): string | undefined {
-  return conditions.length === 0 ? undefined : conditions.map((c) => conditionExpression(c, ph)).join(' AND ')
+// Groups below the top are parenthesised; the top-level array stays a plain AND list as it always was.
+function nodeExpression(n: FilterNode, ph: Placeholders, top = false): string {
+  if ('and' in n || 'or' in n) {
+    const [children, joiner] = 'and' in n ? [n.and, ' AND '] : [n.or, ' OR ']
+    const inner = children.map((child) => nodeExpression(child, ph)).join(joiner)
+    return top || children.length === 1 ? inner : `(${inner})`
+  }
+  if ('not' in n) return `(NOT ${nodeExpression(n.not, ph)})`
+  return conditionExpression(n, ph)
+}
+
+function filterExpression(root: FilterNode | undefined, ph: Placeholders): string | undefined {
+  if (root === undefined || ('and' in root && root.and.length === 0)) return undefined
+  return nodeExpression(root, ph, true)
 }
 
 /**
@@ -342,7 +439,7 @@ function filterExpression(conditions: FilterCondition[], ph: Placeholders): stri
  */
 export function buildScanFilter(filter: FilterInput): ScanFilter {
   const ph = new Placeholders()
-  const expression = filterExpression(parseFilter(filter), ph)
+  const expression = filterExpression(parseFilterTree(filter).root, ph)
   if (expression === undefined) return {}
   return {
     FilterExpression: expression,
@@ -400,7 +497,8 @@ export function buildQuery(table: TableDescription, params: QueryParams): BuiltQ
     else keyCondition += ` AND ${name} ${COMPARATORS[skOp]} ${ph.value(low)}`
   }
 
-  const conditions = params.filter === undefined ? [] : parseFilter(params.filter)
+  const tree = params.filter === undefined ? undefined : parseFilterTree(params.filter)
+  const conditions = tree?.conditions ?? []
   const queried = new Set([key.partition.name, ...(key.sort ? [key.sort.name] : [])])
   const scalarKeys = new Set(
     [table.key, ...table.indexes.map((i) => i.key)].flatMap((k) => [
@@ -408,21 +506,21 @@ export function buildQuery(table: TableDescription, params: QueryParams): BuiltQ
       ...(k.sort ? [k.sort.name] : []),
     ]),
   )
-  conditions.forEach((c, i) => {
+  for (const { condition: c, at } of conditions) {
     const head = c.path[0]!
     // DynamoDB refuses both; catching them here gives a 400 that names the condition.
     if (queried.has(head)) {
       throw invalidFilter(
-        `filter[${i}].attr '${head}' is a key attribute of this query: use pk, sk and skOp for it`,
+        `${at}.attr '${head}' is a key attribute of this query: use pk, sk and skOp for it`,
       )
     }
     if (c.path.length > 1 && scalarKeys.has(head)) {
       throw invalidFilter(
-        `filter[${i}].attr '${c.attr}': key attribute '${head}' is a scalar and has no nested attributes`,
+        `${at}.attr '${c.attr}': key attribute '${head}' is a scalar and has no nested attributes`,
       )
     }
-  })
-  const filterExpr = filterExpression(conditions, ph)
+  }
+  const filterExpr = filterExpression(tree?.root, ph)
 
   return {
     ...(index ? { IndexName: index } : {}),

@@ -15,9 +15,12 @@ import type { CachedResource } from '../cache/resources.ts'
 import type { LoadedValue } from '../cache/read-cache.ts'
 import type { CursorCodec } from '../cursor.ts'
 import { errors } from '../errors.ts'
+import { batchGetItems } from './batch-get.ts'
 import type { DynamoGateway } from './gateway.ts'
+import { loadThroughBatch } from './item-batch.ts'
 import { itemsToDocumentJson, itemsToTypedJson, itemToDocumentJson, itemToTypedJson } from './item-json.ts'
 import { keyFromParams } from './key-values.ts'
+import { type BuiltProjection, parseFields, projectionFor } from './projection.ts'
 import { buildQuery } from './query-builder.ts'
 import { type TableDescription, toTableDescription } from './table-description.ts'
 
@@ -41,10 +44,21 @@ export const HIDDEN_PARAM = 'hidden'
 
 const json = (value: unknown, status = 200): LoadedValue => ({ status, body: Buffer.from(JSON.stringify(value)) })
 
-/** What binds a cursor to its request: table, kind, index and the query, but not limit or view. */
+/** What binds a cursor to its request: table, kind, index, the query and select, but not limit, view or fields. */
 export function cursorBinding(resource: CachedResource): string {
   const p = resource.params
-  return [resource.table, resource.kind, p.index, p.pk, p.sk, p.skOp, p.sk2, p.filter, p.order].map((v) => v ?? '').join('\u0001')
+  const parts = [resource.table, resource.kind, p.index, p.pk, p.sk, p.skOp, p.sk2, p.filter, p.order]
+  // Appended only when present, so the cursors of pages stay what they were.
+  if (p.select !== undefined) parts.push(`select=${p.select}`)
+  return parts.map((v) => v ?? '').join('\u0001')
+}
+
+/** DynamoDB pages (of up to 1 MB each) one `select=count` request reads before it answers with a cursor. */
+export const COUNT_PAGES_PER_REQUEST = 10
+
+/** The ProjectionExpression of a read with `fields`, or nothing; names use `#p` placeholders. */
+function projectionOf(description: TableDescription, params: Readonly<Record<string, string>>): BuiltProjection | undefined {
+  return params.fields === undefined ? undefined : projectionFor(description, parseFields(params.fields), params.index)
 }
 
 function pageBody(items: Record<string, AttributeValue>[], view: string | undefined, cursor: string | null): Buffer {
@@ -88,15 +102,45 @@ export function createReaders({ gateway, cursors, tableAllowed, describe, negati
     return last ? cursors.encode(last, cursorBinding(resource)) : null
   }
 
+  /**
+   * `select=count`: Select COUNT pages from where the cursor points, up to COUNT_PAGES_PER_REQUEST of them,
+   * summed; a cursor to continue when the table (or query) has more.
+   */
+  async function countPages(
+    resource: CachedResource & { table: string },
+    send: (start: Record<string, AttributeValue> | undefined) => Promise<{ Count?: number; ScannedCount?: number; LastEvaluatedKey?: Record<string, AttributeValue> }>,
+  ): Promise<LoadedValue> {
+    let count = 0
+    let scannedCount = 0
+    let start = startKey(resource)
+    for (let page = 0; page < COUNT_PAGES_PER_REQUEST; page++) {
+      const out = await send(start)
+      count += out.Count ?? 0
+      scannedCount += out.ScannedCount ?? 0
+      start = out.LastEvaluatedKey
+      if (!start) break
+    }
+    return { status: 200, body: Buffer.from(`{"count":${count},"scannedCount":${scannedCount},"cursor":${JSON.stringify(nextCursor(resource, start))}}`) }
+  }
+
   async function scanPage(resource: CachedResource & { table: string }): Promise<LoadedValue> {
     const { params, table } = resource
     const description = await describe(table)
     if (params.index && !description.indexes.some((i) => i.name === params.index)) {
       throw errors.DC_ERR_INDEX_NOT_FOUND(params.index, table)
     }
+    if (params.select === 'count') {
+      return countPages(resource, (start) => gateway.send<ScanCommandOutput>(table, new ScanCommand({
+        TableName: table,
+        ...(params.index ? { IndexName: params.index } : {}),
+        Select: 'COUNT',
+        ExclusiveStartKey: start,
+      })))
+    }
     const out = await gateway.send<ScanCommandOutput>(table, new ScanCommand({
       TableName: table,
       ...(params.index ? { IndexName: params.index } : {}),
+      ...projectionOf(description, params),
       Limit: Number(params.limit),
       ExclusiveStartKey: startKey(resource),
     }))
@@ -105,16 +149,23 @@ export function createReaders({ gateway, cursors, tableAllowed, describe, negati
 
   async function item(resource: CachedResource & { table: string }): Promise<LoadedValue> {
     const { params, table } = resource
-    const key = keyFromParams(await describe(table), params.pk!, params.sk)
-    const out = await gateway.send<GetItemCommandOutput>(table, new GetItemCommand({ TableName: table, Key: key }))
-    if (!out.Item) return notFound(errors.DC_ERR_ITEM_NOT_FOUND(table))
-    const body = params.view === 'typed' ? itemToTypedJson(out.Item) : itemToDocumentJson(out.Item)
+    const description = await describe(table)
+    const key = keyFromParams(description, params.pk!, params.sk)
+    const projection = projectionOf(description, params)
+    // Within a batch-get, the misses of the whole batch are read by one BatchGetItem.
+    const batched = loadThroughBatch(key, (keys) => batchGetItems(gateway, table, keys, projection ? { projection } : {}))
+    const found = batched
+      ? await batched
+      : (await gateway.send<GetItemCommandOutput>(table, new GetItemCommand({ TableName: table, Key: key, ...projection }))).Item
+    if (!found) return notFound(errors.DC_ERR_ITEM_NOT_FOUND(table))
+    const body = params.view === 'typed' ? itemToTypedJson(found) : itemToDocumentJson(found)
     return { status: 200, body: Buffer.from(body) }
   }
 
   async function queryPage(resource: CachedResource & { table: string }): Promise<LoadedValue> {
     const { params, table } = resource
-    const query = buildQuery(await describe(table), {
+    const description = await describe(table)
+    const query = buildQuery(description, {
       pk: params.pk!,
       ...(params.sk !== undefined ? { sk: params.sk } : {}),
       ...(params.skOp !== undefined ? { skOp: params.skOp } : {}),
@@ -123,9 +174,24 @@ export function createReaders({ gateway, cursors, tableAllowed, describe, negati
       ...(params.filter !== undefined ? { filter: params.filter } : {}),
       order: params.order === 'desc' ? 'desc' : 'asc',
     })
+    if (params.select === 'count') {
+      return countPages(resource, (start) => gateway.send<QueryCommandOutput>(table, new QueryCommand({
+        TableName: table,
+        ...query,
+        Select: 'COUNT',
+        ExclusiveStartKey: start,
+      })))
+    }
+    const projection = projectionOf(description, params)
     const out = await gateway.send<QueryCommandOutput>(table, new QueryCommand({
       TableName: table,
       ...query,
+      ...(projection
+        ? {
+            ProjectionExpression: projection.ProjectionExpression,
+            ExpressionAttributeNames: { ...query.ExpressionAttributeNames, ...projection.ExpressionAttributeNames },
+          }
+        : {}),
       Limit: Number(params.limit),
       ExclusiveStartKey: startKey(resource),
     }))

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGzip } from 'node:zlib'
 import type { KeyDefinition } from '../dynamo/table-description.ts'
 import { cellRows, csvColumns, csvWriter } from './formats.ts'
-import { type Checkpoint, type ExportRecord, fileNameOf } from './model.ts'
+import { type Checkpoint, type ExportRecord, fieldsOf, fileNameOf } from './model.ts'
 import type { ExportStorage } from './storage/index.ts'
 
 export interface AssemblyInput {
@@ -46,7 +46,8 @@ export async function assembleExport({ storage, record, checkpoints, keys, onPro
   const stages: NodeJS.ReadWriteStream[] = []
   let head: Readable = source
   if (record.format === 'csv') {
-    const columns = csvColumns(checkpoints.flatMap((cp) => cp.names ?? []), keys)
+    // Chosen fields are the header as given; otherwise the keys, then every name seen.
+    const columns = fieldsOf(record) ?? csvColumns(checkpoints.flatMap((cp) => cp.names ?? []), keys)
     head = Readable.from(cellRows(createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY }), columns))
     stages.push(csvWriter(columns))
   }

@@ -3,6 +3,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import { stringify } from 'csv-stringify'
 import { type AttributeMap, itemToDocumentJson, jsonNumberText } from '../dynamo/item-json.ts'
 import type { KeyDefinition } from '../dynamo/table-description.ts'
+import { projectItem } from './fields.ts'
 import type { ExportFormat } from './model.ts'
 
 /*
@@ -61,13 +62,15 @@ export function cellsOf(item: AttributeMap): Record<string, string> {
  * What a segment writes for one page of items, in the format's part encoding (see above). For CSV
  * the attribute names are added to `names`.
  */
-export function renderPage(format: ExportFormat, items: readonly AttributeMap[], names?: Set<string>): Buffer {
+export function renderPage(format: ExportFormat, items: readonly AttributeMap[], names?: Set<string>, fields?: readonly string[]): Buffer {
   let out = ''
+  // Chosen columns: each item becomes its paths' values, in the paths' order (the CSV header is the paths).
+  if (fields) items = items.map((item) => projectItem(item, fields))
   if (format === 'jsonl') {
     for (const item of items) out += `${itemToDocumentJson(item)}\n`
   } else {
     for (const item of items) {
-      if (names) for (const name of Object.keys(item)) names.add(name)
+      if (names && !fields) for (const name of Object.keys(item)) names.add(name)
       out += `${JSON.stringify(cellsOf(item))}\n`
     }
   }

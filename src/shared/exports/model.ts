@@ -20,7 +20,24 @@ export interface ExportRequest {
   filter?: string
   gzip: boolean
   notify?: string
+  /** A query export: the ExportQuery as JSON text; absent for a Scan export. */
+  query?: string
+  /** The chosen columns, in order, as a JSON array of document paths; absent for every attribute. */
+  fields?: string
 }
+
+/** What a query export reads: the key condition of GET /tables/:table/query (index and filter are the record's). */
+export interface ExportQuery {
+  pk: string
+  sk?: string
+  skOp?: string
+  sk2?: string
+  order?: 'asc' | 'desc'
+}
+
+/** The chosen columns of an export, or undefined for every attribute. */
+export const fieldsOf = (record: Pick<ExportRequest, 'fields'>): string[] | undefined =>
+  record.fields === undefined ? undefined : (JSON.parse(record.fields) as string[])
 
 /** One export as the store keeps it. Times are epoch milliseconds. */
 export interface ExportRecord extends ExportRequest {
@@ -37,6 +54,10 @@ export interface ExportRecord extends ExportRequest {
   segments: number
   createdAt: number
   createdBy?: string
+  /** The schedule whose run made it, when a schedule did. */
+  schedule?: string
+  /** The tick of that schedule it ran for. */
+  scheduledAt?: number
   /** The tenant that made it; absent on records written before tenants existed (the default tenant). */
   tenant?: string
   startedAt?: number
@@ -116,7 +137,7 @@ export function recordToHash(record: ExportRecord): Record<string, string> {
   return hash
 }
 
-const NUMBER_FIELDS = ['progress', 'processedItems', 'scannedItems', 'expectedItems', 'segments', 'createdAt', 'startedAt', 'completedAt', 'bytes'] as const
+const NUMBER_FIELDS = ['progress', 'processedItems', 'scannedItems', 'expectedItems', 'segments', 'createdAt', 'startedAt', 'completedAt', 'bytes', 'scheduledAt'] as const
 
 /** A record back from its Redis hash; undefined for an empty hash (no such export). */
 export function recordFromHash(hash: Record<string, string>): ExportRecord | undefined {

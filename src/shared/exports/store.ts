@@ -1,5 +1,6 @@
-import type { Redis, Result } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../redis/keys.ts'
+import { defineScripts } from '../redis/scripts.ts'
 import {
   type Checkpoint,
   type ExportEvent,
@@ -70,139 +71,6 @@ export interface ExportStore {
   eventsKey(id: string): string
 }
 
-/*
- * KEYS[1] record hash, KEYS[2] segments hash, KEYS[3] events stream
- * ARGV[1] segment, ARGV[2] owner token, ARGV[3] now (ms), ARGV[4] stream max length
- * Starts a queued export (processing, startedAt, event) and records the owner of the segment while the
- * export is processing. Returns { status, checkpoint JSON or false }; { '' } when the export is gone.
- */
-const CLAIM_SCRIPT = `
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return { '' } end
-if st == 'queued' then
-  st = 'processing'
-  redis.call('HSET', KEYS[1], 'status', st, 'startedAt', ARGV[3])
-  local f = redis.call('HMGET', KEYS[1], 'progress', 'processedItems')
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'type', 'progress', 'data',
-    cjson.encode({ status = st, progress = tonumber(f[1] or '0'), processedItems = tonumber(f[2] or '0') }))
-end
-if st ~= 'processing' then return { st } end
-redis.call('HSET', KEYS[2], 'own:' .. ARGV[1], ARGV[2])
-return { st, redis.call('HGET', KEYS[2], 'cp:' .. ARGV[1]) }
-`
-
-/*
- * KEYS[1] record hash, KEYS[2] segments hash, KEYS[3] events stream
- * ARGV[1] segment, ARGV[2] owner token, ARGV[3] checkpoint JSON, ARGV[4] the segment's rows so far,
- * ARGV[5] its scanned items so far, ARGV[6] its fraction done (0..1), ARGV[7] number of segments,
- * ARGV[8] stream max length
- * Saves the checkpoint if the export is processing and the caller still owns the segment; moves the
- * export's counters by the segment's change; raises progress over the scan phase (0-95) from
- * DescribeTable's count when known (never below the share of finished segments), else from the
- * segments' fractions; appends a progress event when it rose.
- * Returns 'ok', 'fenced', the export's status when not processing, or '' when it is gone.
- */
-const COMMIT_SCRIPT = `
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return '' end
-if st ~= 'processing' then return st end
-local seg = ARGV[1]
-if redis.call('HGET', KEYS[2], 'own:' .. seg) ~= ARGV[2] then return 'fenced' end
-local prev = redis.call('HMGET', KEYS[2], 'r:' .. seg, 's:' .. seg)
-redis.call('HSET', KEYS[2], 'cp:' .. seg, ARGV[3], 'r:' .. seg, ARGV[4], 's:' .. seg, ARGV[5], 'f:' .. seg, ARGV[6])
-local processed = redis.call('HINCRBY', KEYS[1], 'processedItems', tonumber(ARGV[4]) - (tonumber(prev[1]) or 0))
-local scanned = redis.call('HINCRBY', KEYS[1], 'scannedItems', tonumber(ARGV[5]) - (tonumber(prev[2]) or 0))
-local n = tonumber(ARGV[7])
-local fields = {}
-for i = 0, n - 1 do fields[i + 1] = 'f:' .. i end
-local sum, done = 0, 0
-local fractions = redis.call('HMGET', KEYS[2], unpack(fields))
-for i = 1, n do
-  local v = tonumber(fractions[i]) or 0
-  sum = sum + v
-  if v >= 1 then done = done + 1 end
-end
-local fraction = sum / n
-local expected = tonumber(redis.call('HGET', KEYS[1], 'expectedItems')) or 0
-if expected > 0 then fraction = math.max(math.min(1, scanned / expected), done / n) end
-local progress = math.floor(95 * fraction)
-if progress > (tonumber(redis.call('HGET', KEYS[1], 'progress')) or 0) then
-  redis.call('HSET', KEYS[1], 'progress', progress)
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'type', 'progress', 'data',
-    cjson.encode({ status = st, progress = progress, processedItems = processed }))
-end
-return 'ok'
-`
-
-/*
- * KEYS[1] record hash, KEYS[2] events stream
- * ARGV[1] progress, ARGV[2] stream max length
- * Raises a processing export's progress and appends a progress event; returns the status ('' if gone).
- */
-const RAISE_SCRIPT = `
-local st = redis.call('HGET', KEYS[1], 'status')
-if st ~= 'processing' then return st or '' end
-local p = tonumber(ARGV[1])
-if p > (tonumber(redis.call('HGET', KEYS[1], 'progress')) or 0) then
-  redis.call('HSET', KEYS[1], 'progress', p)
-  local processed = tonumber(redis.call('HGET', KEYS[1], 'processedItems')) or 0
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'type', 'progress', 'data',
-    cjson.encode({ status = st, progress = p, processedItems = processed }))
-end
-return st
-`
-
-/*
- * KEYS[1] record hash, KEYS[2] events stream
- * ARGV[1] target status (completed, failed, cancelled), ARGV[2] now (ms), ARGV[3] error ('' for none),
- * ARGV[4] file name ('' for none), ARGV[5] file size in bytes, ARGV[6] stream max length
- * Moves a queued or processing export to the target status (completed only from processing), sets
- * completedAt (and progress 100, file and size when completed, error when given), appends the event.
- * Returns { status before ('' if gone), 1 if it changed else 0 }.
- */
-const FINISH_SCRIPT = `
-local from = redis.call('HGET', KEYS[1], 'status')
-if not from then return { '', 0 } end
-local target = ARGV[1]
-if not (from == 'processing' or (from == 'queued' and target ~= 'completed')) then return { from, 0 } end
-redis.call('HSET', KEYS[1], 'status', target, 'completedAt', ARGV[2])
-if target == 'completed' then
-  redis.call('HSET', KEYS[1], 'progress', 100, 'file', ARGV[4], 'bytes', ARGV[5])
-end
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end
-local f = redis.call('HMGET', KEYS[1], 'progress', 'processedItems')
-local data = { status = target, progress = tonumber(f[1]) or 0, processedItems = tonumber(f[2]) or 0 }
-if target == 'completed' then data.bytes = tonumber(ARGV[5]) end
-if ARGV[3] ~= '' then data.error = ARGV[3] end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'type', target, 'data', cjson.encode(data))
-return { from, 1 }
-`
-
-/*
- * KEYS[1] record hash; ARGV[1] the claim field, ARGV[2] the claim.
- * Sets the claim unless there is one (returns it) or the export is gone (0); 1 when claimed.
- */
-const CLAIM_MAIL_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local held = redis.call('HGET', KEYS[1], ARGV[1])
-if held then return held end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    dcExportClaimMail(record: string, field: string, claim: string): Result<number | string, Context>
-    dcExportClaim(record: string, segs: string, events: string, segment: number, owner: string, now: number, maxLen: number): Result<[string, string | null], Context>
-    dcExportCommit(
-      record: string, segs: string, events: string, segment: number, owner: string, checkpoint: string,
-      rows: number, scanned: number, fraction: number, segments: number, maxLen: number,
-    ): Result<string, Context>
-    dcExportRaise(record: string, events: string, progress: number, maxLen: number): Result<string, Context>
-    dcExportFinish(record: string, events: string, status: string, now: number, error: string, file: string, bytes: number, maxLen: number): Result<[string, number], Context>
-  }
-}
-
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/
 /** True for a Redis stream id (`<ms>-<seq>`), the only Last-Event-ID we accept. */
 export const isStreamId = (id: string) => STREAM_ID.test(id)
@@ -230,17 +98,8 @@ export interface ExportStoreOptions {
   maxEvents?: number
 }
 
-const defined = new WeakSet<Redis>()
-
 export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStoreOptions): ExportStore {
-  if (!defined.has(redis)) {
-    redis.defineCommand('dcExportClaim', { numberOfKeys: 3, lua: CLAIM_SCRIPT })
-    redis.defineCommand('dcExportClaimMail', { numberOfKeys: 1, lua: CLAIM_MAIL_SCRIPT })
-    redis.defineCommand('dcExportCommit', { numberOfKeys: 3, lua: COMMIT_SCRIPT })
-    redis.defineCommand('dcExportRaise', { numberOfKeys: 2, lua: RAISE_SCRIPT })
-    redis.defineCommand('dcExportFinish', { numberOfKeys: 2, lua: FINISH_SCRIPT })
-    defined.add(redis)
-  }
+  defineScripts(redis)
   const rec = (id: string) => keys.exportRecord(id)
   const segs = (id: string) => keys.exportRecord(id, 'seg')
   const evs = (id: string) => keys.exportRecord(id, 'events')

@@ -32,6 +32,8 @@ export interface QueuePayloads {
   'export-assemble': { exportId: string }
   /** Removes exports finished more than JOB_RETENTION_DAYS ago, and their files; one fleet-wide schedule. */
   'export-cleanup': Record<string, never>
+  /** One tick of an export schedule (POST /exports/schedules): starts an ordinary export. Run by its job scheduler. */
+  'export-schedule': { scheduleId: string }
   /** Sends one email through SES. Queued with a job id per export and outcome, so it is sent once. */
   email: { template: 'export-completed' | 'export-failed'; exportId: string }
 }
@@ -87,6 +89,13 @@ export const QUEUE_OPTIONS: { [Q in QueueName]: DefaultJobOptions } = {
     backoff: { type: 'exponential', delay: 10_000 },
     removeOnComplete: { count: 50 },
     removeOnFail: { count: 50 },
+  },
+  // A tick's run is claimed once (see schedules.ts), so a retry never starts a second export for it.
+  'export-schedule': {
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 2000 },
+    removeOnComplete: { age: 7 * DAY_S, count: 1000 },
+    removeOnFail: { age: 7 * DAY_S, count: 1000 },
   },
   // Completed jobs are kept a week: their ids are what stops a retried export from mailing twice.
   email: {

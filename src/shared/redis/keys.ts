@@ -40,6 +40,8 @@ export interface RedisKeys {
   readonly exportHistory: string
   /** Hash of how many exports ended in each terminal status (completed, failed, cancelled), fleet-wide, for metrics. */
   readonly exportOutcomes: string
+  /** Hash of export schedules, field = schedule id, value = its JSON; `run` = a tick's run marker. */
+  exportSchedules(part?: { run: string }): string
   /** Hash of statistics counters, fields `<table>|<counter>`. */
   readonly stats: string
   /** Sorted set of table popularity for one hour bucket. */
@@ -72,6 +74,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     exportRecord: (id, part) => `${prefix}:{*exports}:x:${id}${part ? `:${part}` : ''}`,
     exportHistory: `${prefix}:{*exports}:history`,
     exportOutcomes: `${prefix}:{*exports}:outcomes`,
+    exportSchedules: (part) => `${prefix}:{*exports}:schedules${part ? `:run:${part.run}` : ''}`,
     stats: `${tag(null)}:stats`,
     popularity: (hourBucket) => `${tag(null)}:pop:${hourBucket}`,
     statsMinute: (epochMinute) => `${tag(null)}:stats:m:${epochMinute}`,

@@ -455,6 +455,8 @@ export interface paths {
                   /** @description signed download link (valid DOWNLOAD_LINK_TTL seconds) once completed, else null */
                   download: string | null;
                   error: string | null;
+                  /** @description the chosen columns in order, null for every attribute */
+                  fields: string[] | null;
                   /** @description the filter as JSON text */
                   filter: string | null;
                   /** @enum {string} */
@@ -473,6 +475,14 @@ export interface paths {
                   /** @description items written so far, over every segment */
                   processedItems: number;
                   progress: number;
+                  /** @description the key condition of a query export, null for a Scan */
+                  query: {
+                    [key: string]: unknown;
+                  } | null;
+                  /** @description the schedule whose run made it, else null */
+                  schedule: string | null;
+                  /** Format: date-time */
+                  scheduledAt: string | null;
                   segments: number;
                   /** Format: date-time */
                   startedAt: string | null;
@@ -530,8 +540,8 @@ export interface paths {
       };
     };
     /**
-     * Export a table, an index or a filtered subset as CSV or JSONL
-     * @description Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events. A filter over FILTER_MAX_BYTES is 400 DC_ERR_FILTER_TOO_LARGE; a tenant with TENANT_EXPORTS_MAX exports queued or processing gets 429 DC_ERR_EXPORT_QUOTA.
+     * Export a table, an index, a query or a filtered subset as CSV or JSONL, optionally only chosen columns
+     * @description Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. The export runs as EXPORT_SEGMENTS parallel scan segments on the workers (a query export as one segment); follow it at links.events. `query` takes the key condition of GET /tables/:table/query (pk, sk, skOp, sk2, order) with the same checks; `fields` chooses and orders the columns. A filter over FILTER_MAX_BYTES is 400 DC_ERR_FILTER_TOO_LARGE; a tenant with TENANT_EXPORTS_MAX exports queued or processing gets 429 DC_ERR_EXPORT_QUOTA.
      *
      * Requires an API key with the `export` scope (or `admin`).
      */
@@ -539,7 +549,9 @@ export interface paths {
       requestBody: {
         content: {
           "application/json": {
-            /** @description conditions ANDed as a Scan FilterExpression: an array of { attr, op, value } as in GET /tables/:table/query, or that array as JSON text (which keeps every digit of large numbers) */
+            /** @description the columns, in order: document paths such as a, b.c or tags[0], as an array or comma-separated text (at most 100); the CSV header is exactly these paths and JSONL objects hold exactly these keys */
+            fields?: unknown;
+            /** @description the filter grammar of GET /tables/:table/query (an array of { attr, op, value } ANDed, or { and | or | not } groups with in, size and attribute_type), or that filter as JSON text (which keeps every digit of large numbers) */
             filter?: unknown;
             /**
              * @description csv or jsonl
@@ -558,6 +570,25 @@ export interface paths {
              * @description who gets an email when the export completes or fails
              */
             notify?: string;
+            /** @description export a Query (one partition, optional sort-key condition) instead of a Scan; runs as one segment */
+            query?: {
+              /**
+               * @description sort-key order, asc by default
+               * @enum {string}
+               */
+              order?: "asc" | "desc";
+              /** @description partition key value (equality) */
+              pk: string;
+              /** @description sort key value */
+              sk?: string;
+              /** @description upper bound for between */
+              sk2?: string;
+              /**
+               * @description sort key condition
+               * @enum {string}
+               */
+              skOp?: "eq" | "lt" | "le" | "gt" | "ge" | "between" | "begins_with";
+            };
             /** @description a DynamoDB table name */
             table: string;
           };
@@ -654,6 +685,8 @@ export interface paths {
               /** @description signed download link (valid DOWNLOAD_LINK_TTL seconds) once completed, else null */
               download: string | null;
               error: string | null;
+              /** @description the chosen columns in order, null for every attribute */
+              fields: string[] | null;
               /** @description the filter as JSON text */
               filter: string | null;
               /** @enum {string} */
@@ -672,6 +705,14 @@ export interface paths {
               /** @description items written so far, over every segment */
               processedItems: number;
               progress: number;
+              /** @description the key condition of a query export, null for a Scan */
+              query: {
+                [key: string]: unknown;
+              } | null;
+              /** @description the schedule whose run made it, else null */
+              schedule: string | null;
+              /** Format: date-time */
+              scheduledAt: string | null;
               segments: number;
               /** Format: date-time */
               startedAt: string | null;
@@ -752,6 +793,8 @@ export interface paths {
               /** @description signed download link (valid DOWNLOAD_LINK_TTL seconds) once completed, else null */
               download: string | null;
               error: string | null;
+              /** @description the chosen columns in order, null for every attribute */
+              fields: string[] | null;
               /** @description the filter as JSON text */
               filter: string | null;
               /** @enum {string} */
@@ -770,6 +813,14 @@ export interface paths {
               /** @description items written so far, over every segment */
               processedItems: number;
               progress: number;
+              /** @description the key condition of a query export, null for a Scan */
+              query: {
+                [key: string]: unknown;
+              } | null;
+              /** @description the schedule whose run made it, else null */
+              schedule: string | null;
+              /** Format: date-time */
+              scheduledAt: string | null;
               segments: number;
               /** Format: date-time */
               startedAt: string | null;
@@ -961,6 +1012,543 @@ export interface paths {
         };
         /** @description Not Acceptable */
         406: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
+  "/exports/schedules": {
+    /**
+     * The caller's tenant's export schedules, oldest first
+     * @description Requires an API key with the `export` scope (or `admin`).
+     */
+    get: {
+      responses: {
+        /** @description OK */
+        200: {
+          content: {
+            "application/json": {
+              schedules: ({
+                  /** Format: date-time */
+                  createdAt: string;
+                  cron: string;
+                  /** @description what each run exports, as POST /exports takes it */
+                  export: {
+                    [key: string]: unknown;
+                  };
+                  id: string;
+                  links: {
+                    pause: string;
+                    resume: string;
+                    self: string;
+                  };
+                  /**
+                   * Format: date-time
+                   * @description null while paused
+                   */
+                  nextRunAt: string | null;
+                  paused: boolean;
+                  timezone: string;
+                })[];
+            };
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    /**
+     * Schedule an export: a cron pattern and time zone, the export definition and an optional email
+     * @description Checks the pattern, the time zone and the export definition as POST /exports does before anything is stored (400 DC_ERR_VALIDATION for a cron that does not parse or an unknown time zone). Each run is an ordinary export of the schedule's tenant in GET /exports, under the tenant's export quota (a refused run is logged and skipped).
+     *
+     * Requires an API key with the `export` scope (or `admin`).
+     */
+    post: {
+      /** @description a cron pattern and time zone, and the export each run makes, as POST /exports takes it */
+      requestBody: {
+        content: {
+          "application/json": {
+            /** @description cron pattern read by BullMQ job schedulers: 5 fields (minute hour day month weekday, e.g. '0 6 * * 1-5') or 6 with seconds first */
+            cron: string;
+            /** @description the columns, in order: document paths such as a, b.c or tags[0], as an array or comma-separated text (at most 100); the CSV header is exactly these paths and JSONL objects hold exactly these keys */
+            fields?: unknown;
+            /** @description the filter grammar of GET /tables/:table/query (an array of { attr, op, value } ANDed, or { and | or | not } groups with in, size and attribute_type), or that filter as JSON text (which keeps every digit of large numbers) */
+            filter?: unknown;
+            /**
+             * @description csv or jsonl
+             * @enum {string}
+             */
+            format: "jsonl" | "csv";
+            /**
+             * @description gzip the file (.gz)
+             * @default false
+             */
+            gzip: boolean;
+            /** @description a GSI or LSI of the table */
+            index?: string;
+            /**
+             * Format: email
+             * @description who gets an email when the export completes or fails
+             */
+            notify?: string;
+            /** @description export a Query (one partition, optional sort-key condition) instead of a Scan; runs as one segment */
+            query?: {
+              /**
+               * @description sort-key order, asc by default
+               * @enum {string}
+               */
+              order?: "asc" | "desc";
+              /** @description partition key value (equality) */
+              pk: string;
+              /** @description sort key value */
+              sk?: string;
+              /** @description upper bound for between */
+              sk2?: string;
+              /**
+               * @description sort key condition
+               * @enum {string}
+               */
+              skOp?: "eq" | "lt" | "le" | "gt" | "ge" | "between" | "begins_with";
+            };
+            /** @description a DynamoDB table name */
+            table: string;
+            /**
+             * @description IANA time zone the pattern is read in, e.g. Europe/Paris
+             * @default UTC
+             */
+            timezone: string;
+          };
+        };
+      };
+      responses: {
+        /** @description An export schedule: each run is an ordinary export in GET /exports (its `schedule` is this id) */
+        201: {
+          content: {
+            "application/json": {
+              /** Format: date-time */
+              createdAt: string;
+              cron: string;
+              /** @description what each run exports, as POST /exports takes it */
+              export: {
+                [key: string]: unknown;
+              };
+              id: string;
+              links: {
+                pause: string;
+                resume: string;
+                self: string;
+              };
+              /**
+               * Format: date-time
+               * @description null while paused
+               */
+              nextRunAt: string | null;
+              paused: boolean;
+              timezone: string;
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
+  "/exports/schedules/{id}": {
+    /**
+     * An export schedule
+     * @description Requires an API key with the `export` scope (or `admin`).
+     */
+    get: {
+      parameters: {
+        path: {
+          /** @description schedule id */
+          id: string;
+        };
+      };
+      responses: {
+        /** @description An export schedule: each run is an ordinary export in GET /exports (its `schedule` is this id) */
+        200: {
+          content: {
+            "application/json": {
+              /** Format: date-time */
+              createdAt: string;
+              cron: string;
+              /** @description what each run exports, as POST /exports takes it */
+              export: {
+                [key: string]: unknown;
+              };
+              id: string;
+              links: {
+                pause: string;
+                resume: string;
+                self: string;
+              };
+              /**
+               * Format: date-time
+               * @description null while paused
+               */
+              nextRunAt: string | null;
+              paused: boolean;
+              timezone: string;
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    /**
+     * Delete a schedule (its past runs stay in the export history)
+     * @description Requires an API key with the `export` scope (or `admin`).
+     */
+    delete: {
+      parameters: {
+        path: {
+          /** @description schedule id */
+          id: string;
+        };
+      };
+      responses: {
+        /** @description deleted */
+        204: {
+          content: never;
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
+  "/exports/schedules/{id}/pause": {
+    /**
+     * Pause a schedule: no run starts until it is resumed
+     * @description Requires an API key with the `export` scope (or `admin`).
+     */
+    post: {
+      parameters: {
+        path: {
+          /** @description schedule id */
+          id: string;
+        };
+      };
+      responses: {
+        /** @description An export schedule: each run is an ordinary export in GET /exports (its `schedule` is this id) */
+        200: {
+          content: {
+            "application/json": {
+              /** Format: date-time */
+              createdAt: string;
+              cron: string;
+              /** @description what each run exports, as POST /exports takes it */
+              export: {
+                [key: string]: unknown;
+              };
+              id: string;
+              links: {
+                pause: string;
+                resume: string;
+                self: string;
+              };
+              /**
+               * Format: date-time
+               * @description null while paused
+               */
+              nextRunAt: string | null;
+              paused: boolean;
+              timezone: string;
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
+  "/exports/schedules/{id}/resume": {
+    /**
+     * Resume a paused schedule from its next tick
+     * @description Requires an API key with the `export` scope (or `admin`).
+     */
+    post: {
+      parameters: {
+        path: {
+          /** @description schedule id */
+          id: string;
+        };
+      };
+      responses: {
+        /** @description An export schedule: each run is an ordinary export in GET /exports (its `schedule` is this id) */
+        200: {
+          content: {
+            "application/json": {
+              /** Format: date-time */
+              createdAt: string;
+              cron: string;
+              /** @description what each run exports, as POST /exports takes it */
+              export: {
+                [key: string]: unknown;
+              };
+              id: string;
+              links: {
+                pause: string;
+                resume: string;
+                self: string;
+              };
+              /**
+               * Format: date-time
+               * @description null while paused
+               */
+              nextRunAt: string | null;
+              paused: boolean;
+              timezone: string;
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
           content: {
             "application/json": components["schemas"]["Error"];
           };
@@ -1510,6 +2098,10 @@ export interface paths {
           cursor?: string;
           /** @description a GSI or LSI of the table */
           index?: string;
+          /** @description comma-separated document paths to return, e.g. a,b.c,tags[0] (at most 100); the key attributes are always included */
+          fields?: string;
+          /** @description count: answer { count, scannedCount, cursor } instead of items (up to 10 DynamoDB pages per request; limit, view and fields do not apply) */
+          select?: "count";
           /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
           view?: "document" | "typed";
         };
@@ -1522,12 +2114,19 @@ export interface paths {
         /** @description OK */
         200: {
           content: {
-            "application/json": {
+            "application/json": ({
               count: number;
               /** @description null on the last page */
               cursor: string | null;
               items: unknown[];
-            };
+            }) | ({
+              /** @description items that matched (after any filter) */
+              count: number;
+              /** @description continue counting from here; null when done */
+              cursor: string | null;
+              /** @description items DynamoDB read (before any filter) */
+              scannedCount: number;
+            });
           };
         };
         /** @description Not Modified (If-None-Match matched the ETag) */
@@ -1593,6 +2192,8 @@ export interface paths {
         query?: {
           /** @description sort key value */
           sk?: string;
+          /** @description comma-separated document paths to return, e.g. a,b.c,tags[0] (at most 100); the key attributes are always included */
+          fields?: string;
           /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
           view?: "document" | "typed";
         };
@@ -1662,6 +2263,95 @@ export interface paths {
       };
     };
   };
+  "/tables/{table}/items/batch-get": {
+    /**
+     * Up to 100 items by key, each served from its own cached item entry; the misses read with one BatchGetItem
+     * @description Each key is looked up in the same entry `GET /tables/:table/items/:pk?sk=` uses (with the same fields and view), so a batch warms single reads and the other way round. The keys no entry answers are read together with BatchGetItem (UnprocessedKeys retried with backoff) and stored as item entries. `X-Cache-Items` gives each item's outcome (HIT, STALE, MISS or BYPASS) in request order; the body does not, so equal batches answer the same bytes.
+     *
+     * Requires an API key with the `read` scope (or `admin`).
+     */
+    post: {
+      parameters: {
+        path: {
+          /** @description a DynamoDB table name */
+          table: string;
+        };
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            /** @description comma-separated document paths to return, e.g. a,b.c,tags[0] (at most 100); the key attributes are always included */
+            fields?: string;
+            /** @description primary keys, each with exactly the key attributes: typed ({"PK": {"S": "a"}, "SK": {"N": "1"}}) or document ({"PK": "a", "SK": 1}; binary as base64). Each key at most once. */
+            keys: {
+                [key: string]: unknown;
+              }[];
+            /**
+             * @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON
+             * @default document
+             * @enum {string}
+             */
+            view: "document" | "typed";
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          content: {
+            "application/json": {
+              /** @description in request order; null where no item has the key */
+              items: unknown[];
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
   "/tables/{table}/query": {
     /**
      * Query the table or an index: partition key, optional sort-key condition and filter
@@ -1682,13 +2372,17 @@ export interface paths {
           sk2?: string;
           /** @description a GSI or LSI of the table */
           index?: string;
-          /** @description JSON array of { attr, op, value } conditions, ANDed */
+          /** @description JSON array of conditions (ANDed), or one group. A condition is { attr, op, value } with op eq, ne, lt, le, gt, ge, begins_with, contains, exists, not_exists (no value), in (an array of up to 100 values) or attribute_type (S, SS, N, NS, B, BS, BOOL, NULL, L or M); add "size": true to compare the size of the attribute. Groups: { "or": [...] }, { "and": [...] }, { "not": condition-or-group }, nested freely; at most 20 conditions in all. Examples: [{"attr":"total","op":"gt","value":300}]; {"or":[{"attr":"status","op":"eq","value":"open"},{"attr":"total","op":"gt","value":300}]}; [{"attr":"status","op":"in","value":["open","held"]}]; {"not":{"attr":"archived","op":"exists"}}; [{"attr":"tags","op":"ge","size":true,"value":2}]; [{"attr":"amount","op":"attribute_type","value":"N"}] */
           filter?: string;
           order?: "asc" | "desc";
           /** @description items per page */
           limit?: number;
           /** @description opaque cursor from the previous page */
           cursor?: string;
+          /** @description comma-separated document paths to return, e.g. a,b.c,tags[0] (at most 100); the key attributes are always included */
+          fields?: string;
+          /** @description count: answer { count, scannedCount, cursor } instead of items (up to 10 DynamoDB pages per request; limit, view and fields do not apply) */
+          select?: "count";
           /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
           view?: "document" | "typed";
         };
@@ -1701,12 +2395,19 @@ export interface paths {
         /** @description OK */
         200: {
           content: {
-            "application/json": {
+            "application/json": ({
               count: number;
               /** @description null on the last page */
               cursor: string | null;
               items: unknown[];
-            };
+            }) | ({
+              /** @description items that matched (after any filter) */
+              count: number;
+              /** @description continue counting from here; null when done */
+              cursor: string | null;
+              /** @description items DynamoDB read (before any filter) */
+              scannedCount: number;
+            });
           };
         };
         /** @description Not Modified (If-None-Match matched the ETag) */

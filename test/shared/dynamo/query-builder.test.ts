@@ -377,7 +377,7 @@ t.test('each bad filter gets DC_ERR_INVALID_FILTER naming the position', async (
     ['["unterminated', /unterminated string/],
     ['[{"attr":"a","op":"eq","op":"ne","value":1}]', /duplicate property "op"/],
     [`${'['.repeat(20)}${']'.repeat(20)}`, /nesting deeper than 8 levels/],
-    ['{"attr":"a","op":"eq","value":1}', /^filter must be a JSON array of \{ attr, op, value \} conditions$/],
+    ['{"attr":"a","op":"eq","value":1}', /^filter must be a JSON array of \{ attr, op, value \} conditions, or one \{ "and" \| "or" \| "not": ... \} group$/],
     ['"[]"', /filter must be a JSON array/],
     ['null', /filter must be a JSON array/],
     [`[${Array(21).fill(ok).join(',')}]`, /filter has 21 conditions; at most 20 are allowed/],
@@ -385,7 +385,7 @@ t.test('each bad filter gets DC_ERR_INVALID_FILTER naming the position', async (
     [`[${ok},[]]`, /^filter\[1\] must be an object/],
     [
       `[${ok},{"attr":"a","op":"eq","value":1,"extra":1}]`,
-      /^filter\[1\] has the unknown property "extra"; allowed: attr, op, value$/,
+      /^filter\[1\] has the unknown property "extra"; allowed: attr, op, value, size$/,
     ],
     ['[{"attr":"a","op":"eq","value":1,"__proto__":{}}]', /unknown property "__proto__"/],
     ['[{"op":"eq","value":1}]', /^filter\[0\]\.attr must be a non-empty string/],

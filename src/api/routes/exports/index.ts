@@ -1,23 +1,13 @@
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { DEFAULT_TENANT, type Principal } from '../../../shared/access.ts'
-import { buildScanFilter } from '../../../shared/dynamo/query-builder.ts'
 import { errors } from '../../../shared/errors.ts'
-import { type ExportFormat, type ExportRecord, type ExportStatus, exportPaths } from '../../../shared/exports/index.ts'
+import { createExport, type ExportDefinition, type ExportRecord, type ExportStatus, exportPaths, validateExport } from '../../../shared/exports/index.ts'
 import { assertFilterSize, summarizeFilter } from '../../../shared/quotas/filter-size.ts'
 import downloadRoute from './download.ts'
 import eventsRoute from './events.ts'
+import scheduleRoutes from './schedules.ts'
 import { CreatedExport, CreateExportBody, ErrorResponse, ExportList, ExportParams, ExportView, exportErrors, ListQuery } from './schemas.ts'
 import { createExportApi } from './services.ts'
-
-interface CreateBody {
-  table: string
-  format: ExportFormat
-  index?: string
-  filter?: string | unknown[]
-  gzip: boolean
-  notify?: string
-}
 
 const listBinding = (status: string | undefined) => `exports\u0001${status ?? ''}`
 
@@ -48,56 +38,25 @@ export default async function exportRoutes(app: FastifyInstance) {
     config: { scope: 'export' },
     schema: {
       tags: ['exports'],
-      summary: 'Export a table, an index or a filtered subset as CSV or JSONL',
+      summary: 'Export a table, an index, a query or a filtered subset as CSV or JSONL, optionally only chosen columns',
       description:
         'Validates everything first (table allowed and existing, index, format, filter, email) and queues nothing on a 4xx. ' +
-        'The export runs as EXPORT_SEGMENTS parallel scan segments on the workers; follow it at links.events. ' +
+        'The export runs as EXPORT_SEGMENTS parallel scan segments on the workers (a query export as one segment); follow it at links.events. ' +
+        '`query` takes the key condition of GET /tables/:table/query (pk, sk, skOp, sk2, order) with the same checks; `fields` chooses and orders the columns. ' +
         'A filter over FILTER_MAX_BYTES is 400 DC_ERR_FILTER_TOO_LARGE; a tenant with TENANT_EXPORTS_MAX exports queued or processing gets 429 DC_ERR_EXPORT_QUOTA.',
       body: CreateExportBody,
       // 429 DC_ERR_EXPORT_QUOTA: TENANT_EXPORTS_MAX exports of the tenant are queued or processing.
       response: { 202: CreatedExport, 400: ErrorResponse, 429: ErrorResponse, ...exportErrors },
     },
   }, async (request, reply) => {
-    const body = request.body as CreateBody
+    const body = request.body as ExportDefinition
     assertFilterSize(body.filter, app.config.FILTER_MAX_BYTES)
     app.assertTableVisible(request.principal, body.table)
     const table = await app.reads.describe(body.table)
-    if (body.index !== undefined && !table.indexes.some((i) => i.name === body.index)) {
-      throw errors.DC_ERR_INDEX_NOT_FOUND(body.index, body.table)
-    }
-    if (body.filter !== undefined && typeof body.filter !== 'string' && !Array.isArray(body.filter)) {
-      throw errors.DC_ERR_INVALID_FILTER('filter must be an array of { attr, op, value } conditions, or that array as JSON text')
-    }
-    // Refused here with the condition's position, never by a worker later.
-    const filtered = body.filter !== undefined && Object.keys(buildScanFilter(body.filter)).length > 0
-    const record: ExportRecord = {
-      id: randomUUID(),
-      table: body.table,
-      format: body.format,
-      gzip: body.gzip,
-      ...(body.index !== undefined ? { index: body.index } : {}),
-      ...(filtered ? { filter: typeof body.filter === 'string' ? body.filter : JSON.stringify(body.filter) } : {}),
-      ...(body.notify !== undefined ? { notify: body.notify } : {}),
-      status: 'queued',
-      progress: 0,
-      processedItems: 0,
-      scannedItems: 0,
-      // DynamoDB refreshes ItemCount about every six hours (dynalite: always 0); 0 = unknown.
-      expectedItems: table.itemCount,
-      segments: app.config.EXPORT_SEGMENTS,
-      createdAt: Date.now(),
-      ...(request.apiKeyId ? { createdBy: request.apiKeyId } : {}),
-      tenant: request.principal?.tenant ?? DEFAULT_TENANT,
-    }
-    // Refused (429) when the tenant has TENANT_EXPORTS_MAX exports queued or processing; nothing stored then.
-    await app.quotas.admitExport(request.principal, record.id, () => store.create(record))
-    try {
-      await flows.start(record.id, record.segments)
-    } catch (err) {
-      await store.remove(record.id, record.createdAt).catch(() => {})
-      throw err
-    }
-    request.log.info({ msg: 'export.queued', exportId: record.id, table: record.table, format: record.format, segments: record.segments })
+    const validated = validateExport(table, body, app.config.FILTER_MAX_BYTES)
+    const caller = { id: request.principal?.id ?? '', tenant: request.principal?.tenant ?? DEFAULT_TENANT }
+    const record = await createExport(api.creating, caller, validated, table, request.apiKeyId ? { createdBy: request.apiKeyId } : {})
+    request.log.info({ msg: 'export.queued', exportId: record.id, table: record.table, format: record.format, segments: record.segments, query: record.query !== undefined })
     const links = exportPaths(record.id)
     return reply.code(202).header('location', links.self).send({ id: record.id, status: 'queued', links })
   })
@@ -155,4 +114,5 @@ export default async function exportRoutes(app: FastifyInstance) {
 
   await app.register(eventsRoute, { api })
   await app.register(downloadRoute, { api })
+  await app.register(scheduleRoutes)
 }

@@ -1,10 +1,22 @@
 import { Type } from 'typebox'
 import { EXPORT_FORMATS, EXPORT_STATUSES } from '../../../shared/exports/model.ts'
 import { authErrors, ErrorResponse, TableName } from '../schemas.ts'
-import { IndexName } from '../tables/schemas.ts'
+import { IndexName, QueryQuery } from '../tables/schemas.ts'
 
 export const ExportId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'export id' })
 export const ExportParams = Type.Object({ id: ExportId })
+
+/** A query export's key condition: the parameters of GET /tables/:table/query (index and filter sit beside it). */
+export const ExportQueryBody = Type.Object(
+  {
+    pk: QueryQuery.properties.pk,
+    sk: QueryQuery.properties.sk,
+    skOp: QueryQuery.properties.skOp,
+    sk2: QueryQuery.properties.sk2,
+    order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')], { description: 'sort-key order, asc by default' })),
+  },
+  { additionalProperties: false, description: 'export a Query (one partition, optional sort-key condition) instead of a Scan; runs as one segment' },
+)
 
 export const CreateExportBody = Type.Object(
   {
@@ -15,8 +27,17 @@ export const CreateExportBody = Type.Object(
     filter: Type.Optional(
       Type.Unknown({
         description:
-          'conditions ANDed as a Scan FilterExpression: an array of { attr, op, value } as in GET /tables/:table/query, ' +
-          'or that array as JSON text (which keeps every digit of large numbers)',
+          'the filter grammar of GET /tables/:table/query (an array of { attr, op, value } ANDed, or { and | or | not } groups ' +
+          'with in, size and attribute_type), or that filter as JSON text (which keeps every digit of large numbers)',
+      }),
+    ),
+    query: Type.Optional(ExportQueryBody),
+    // Any JSON here, checked by the handler (array or comma-separated text, as `fields=` on reads).
+    fields: Type.Optional(
+      Type.Unknown({
+        description:
+          'the columns, in order: document paths such as a, b.c or tags[0], as an array or comma-separated text (at most 100); ' +
+          'the CSV header is exactly these paths and JSONL objects hold exactly these keys',
       }),
     ),
     gzip: Type.Boolean({ default: false, description: 'gzip the file (.gz)' }),
@@ -49,6 +70,10 @@ export const ExportView = Type.Object(
     format: Type.Union(EXPORT_FORMATS.map((f) => Type.Literal(f))),
     gzip: Type.Boolean(),
     filter: Type.Union([Type.String(), Type.Null()], { description: 'the filter as JSON text' }),
+    query: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'the key condition of a query export, null for a Scan' }),
+    fields: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'the chosen columns in order, null for every attribute' }),
+    schedule: Type.Union([Type.String(), Type.Null()], { description: 'the schedule whose run made it, else null' }),
+    scheduledAt: Time,
     notify: Type.Union([Type.String(), Type.Null()]),
     status: Type.Union(EXPORT_STATUSES.map((s) => Type.Literal(s))),
     progress: Type.Integer({ minimum: 0, maximum: 100 }),
@@ -88,3 +113,34 @@ export const DownloadQuery = Type.Object(
 
 export const exportErrors = { ...authErrors, 404: ErrorResponse, 503: ErrorResponse } as const
 export { ErrorResponse }
+
+export const ScheduleId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'schedule id' })
+export const ScheduleParams = Type.Object({ id: ScheduleId })
+
+const Cron = Type.String({
+  minLength: 9,
+  maxLength: 200,
+  description: "cron pattern read by BullMQ job schedulers: 5 fields (minute hour day month weekday, e.g. '0 6 * * 1-5') or 6 with seconds first",
+})
+const Timezone = Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone the pattern is read in, e.g. Europe/Paris' })
+
+export const CreateScheduleBody = Type.Object(
+  { cron: Cron, timezone: Timezone, ...CreateExportBody.properties },
+  { additionalProperties: false, description: 'a cron pattern and time zone, and the export each run makes, as POST /exports takes it' },
+)
+
+export const ScheduleView = Type.Object(
+  {
+    id: Type.String(),
+    cron: Type.String(),
+    timezone: Type.String(),
+    paused: Type.Boolean(),
+    export: Type.Object({}, { additionalProperties: true, description: 'what each run exports, as POST /exports takes it' }),
+    nextRunAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'null while paused' }),
+    createdAt: Type.String({ format: 'date-time' }),
+    links: Type.Object({ self: Type.String(), pause: Type.String(), resume: Type.String() }),
+  },
+  { description: 'An export schedule: each run is an ordinary export in GET /exports (its `schedule` is this id)' },
+)
+
+export const ScheduleList = Type.Object({ schedules: Type.Array(ScheduleView) })

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Principal } from '../../../shared/access.ts'
 import {
+  type CreateExportDeps,
   createDownloadTokens,
   createExportFlows,
   createExportStorage,
@@ -12,6 +13,7 @@ import {
   type ExportStorage,
   type ExportStore,
   exportPaths,
+  fieldsOf,
   type ProgressFeed,
   tenantOf,
 } from '../../../shared/exports/index.ts'
@@ -24,6 +26,8 @@ export interface ExportApi {
   flows: ExportFlows
   tokens: DownloadTokens
   feed: ProgressFeed
+  /** What creating an export needs (POST /exports and schedules). */
+  creating: CreateExportDeps
   /** A signed download link (path and query) for a completed export, bound to its tenant. */
   signedDownload(record: Pick<ExportRecord, 'id' | 'tenant'>): string
   /**
@@ -45,10 +49,12 @@ export function createExportApi(app: FastifyInstance): ExportApi {
   const tokens = createDownloadTokens(config.CURSOR_SECRET!, config.DOWNLOAD_LINK_TTL)
   const signedDownload = (record: Pick<ExportRecord, 'id' | 'tenant'>) =>
     `${exportPaths(record.id).download}?token=${tokens.sign(record.id, tenantOf(record)).token}`
+  const flows = createExportFlows(app.redis, app.keys.queuePrefix)
   return {
     store,
     storage: createExportStorage(config),
-    flows: createExportFlows(app.redis, app.keys.queuePrefix),
+    flows,
+    creating: { store, flows, quotas: app.quotas, segments: config.EXPORT_SEGMENTS },
     tokens,
     feed: createProgressFeed({
       store,
@@ -67,6 +73,10 @@ export function createExportApi(app: FastifyInstance): ExportApi {
       format: r.format,
       gzip: r.gzip,
       filter: r.filter ?? null,
+      query: r.query ? JSON.parse(r.query) : null,
+      fields: fieldsOf(r) ?? null,
+      schedule: r.schedule ?? null,
+      scheduledAt: iso(r.scheduledAt),
       notify: r.notify ?? null,
       status: r.status,
       progress: r.progress,

@@ -3,11 +3,14 @@ import { Type } from 'typebox'
 import { type CachedResource, etagOf } from '../../../shared/cache/index.ts'
 import { inflate } from '../../../shared/cache/inflate.ts'
 import { cursorBinding, HIDDEN_PARAM } from '../../../shared/dynamo/readers.ts'
+import { fieldsParam, parseFields } from '../../../shared/dynamo/projection.ts'
 import { parseFilter } from '../../../shared/dynamo/query-builder.ts'
+import { errors } from '../../../shared/errors.ts'
 import { assertFilterSize } from '../../../shared/quotas/filter-size.ts'
 import { acceptsGzip, sendCached, singleEtag, wantsRefresh } from '../../cached-reply.ts'
 import { TableParams } from '../schemas.ts'
-import { ItemQuery, ItemsQuery, NotModified, Page, QueryQuery, readErrors, TableDetails } from './schemas.ts'
+import batchGetRoute from './batch-get.ts'
+import { ItemQuery, ItemsQuery, NotModified, PageOrCount, QueryQuery, readErrors, TableDetails } from './schemas.ts'
 
 type Params = Record<string, string | number | undefined>
 
@@ -16,6 +19,19 @@ function canonical(params: Params): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') out[k] = String(v)
   return out
+}
+
+/** The canonical `fields` list (validated before the cache or DynamoDB see it), or undefined. */
+const fieldsOf = (q: Params) => (typeof q.fields === 'string' ? fieldsParam(parseFields(q.fields)) : undefined)
+
+/**
+ * What identifies a page read: with select=count, limit and view change nothing (one entry for both
+ * views) and fields cannot apply, so it is refused rather than ignored.
+ */
+function pageParams(q: Params, params: Params): Record<string, string> {
+  if (q.select !== 'count') return canonical({ ...params, fields: fieldsOf(q), view: q.view })
+  if (q.fields !== undefined) throw errors.DC_ERR_VALIDATION('fields cannot be used with select=count')
+  return canonical({ ...params, limit: undefined, select: 'count' })
 }
 
 const cachedHeaders = {
@@ -80,13 +96,13 @@ export default async function tableRoutes(app: FastifyInstance) {
       ...cachedHeaders,
       params: TableParams,
       querystring: ItemsQuery,
-      response: { 200: Page, 304: NotModified, ...readErrors },
+      response: { 200: PageOrCount, 304: NotModified, ...readErrors },
     },
   }, async (request, reply) => {
     const { table } = request.params as { table: string }
     app.assertTableVisible(request.principal, table)
     const q = request.query as Params
-    return answer(request, reply, { table, kind: 'items', params: canonical({ limit: q.limit, cursor: q.cursor, index: q.index, view: q.view }) })
+    return answer(request, reply, { table, kind: 'items', params: pageParams(q, { limit: q.limit, cursor: q.cursor, index: q.index }) })
   })
 
   app.get('/tables/:table/items/:pk', {
@@ -107,8 +123,10 @@ export default async function tableRoutes(app: FastifyInstance) {
     const { table, pk } = request.params as { table: string; pk: string }
     app.assertTableVisible(request.principal, table)
     const q = request.query as Params
-    return answer(request, reply, { table, kind: 'item', params: canonical({ pk, sk: q.sk, view: q.view }) })
+    return answer(request, reply, { table, kind: 'item', params: canonical({ pk, sk: q.sk, fields: fieldsOf(q), view: q.view }) })
   })
+
+  batchGetRoute(app)
 
   app.get('/tables/:table/query', {
     config: { scope: 'read' },
@@ -118,7 +136,7 @@ export default async function tableRoutes(app: FastifyInstance) {
       ...cachedHeaders,
       params: TableParams,
       querystring: QueryQuery,
-      response: { 200: Page, 304: NotModified, ...readErrors },
+      response: { 200: PageOrCount, 304: NotModified, ...readErrors },
     },
   }, async (request, reply) => {
     const { table } = request.params as { table: string }
@@ -127,9 +145,9 @@ export default async function tableRoutes(app: FastifyInstance) {
     // Malformed filters are refused before the cache or DynamoDB see them.
     assertFilterSize(q.filter, app.config.FILTER_MAX_BYTES)
     if (typeof q.filter === 'string') parseFilter(q.filter)
-    const params = canonical({
+    const params = pageParams(q, {
       pk: q.pk, sk: q.sk, skOp: q.skOp, sk2: q.sk2, index: q.index, filter: q.filter, order: q.order,
-      limit: q.limit, cursor: q.cursor, view: q.view,
+      limit: q.limit, cursor: q.cursor,
     })
     return answer(request, reply, { table, kind: 'query', params })
   })

@@ -7,15 +7,23 @@ export const View = Type.Union([Type.Literal('document'), Type.Literal('typed')]
 })
 export const Limit = Type.Integer({ minimum: 1, maximum: 1000, default: 50, description: 'items per page' })
 export const Cursor = Type.String({ minLength: 1, maxLength: 8192, description: 'opaque cursor from the previous page' })
+export const Fields = Type.String({
+  minLength: 1,
+  maxLength: 16384,
+  description: 'comma-separated document paths to return, e.g. a,b.c,tags[0] (at most 100); the key attributes are always included',
+})
+export const Select = Type.Literal('count', {
+  description: 'count: answer { count, scannedCount, cursor } instead of items (up to 10 DynamoDB pages per request; limit, view and fields do not apply)',
+})
 export const IndexName = Type.String({ pattern: '^[A-Za-z0-9_.-]{3,255}$', description: 'a GSI or LSI of the table' })
 
 export const ItemsQuery = Type.Object(
-  { limit: Limit, cursor: Type.Optional(Cursor), index: Type.Optional(IndexName), view: View },
+  { limit: Limit, cursor: Type.Optional(Cursor), index: Type.Optional(IndexName), fields: Type.Optional(Fields), select: Type.Optional(Select), view: View },
   { additionalProperties: false },
 )
 
 export const ItemQuery = Type.Object(
-  { sk: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'sort key value' })), view: View },
+  { sk: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'sort key value' })), fields: Type.Optional(Fields), view: View },
   { additionalProperties: false },
 )
 
@@ -31,11 +39,22 @@ export const QueryQuery = Type.Object(
     sk2: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'upper bound for between' })),
     index: Type.Optional(IndexName),
     filter: Type.Optional(
-      Type.String({ maxLength: 16384, description: 'JSON array of { attr, op, value } conditions, ANDed' }),
+      Type.String({
+        maxLength: 16384,
+        description:
+          'JSON array of conditions (ANDed), or one group. A condition is { attr, op, value } with op eq, ne, lt, le, gt, ge, begins_with, contains, exists, not_exists (no value), ' +
+          'in (an array of up to 100 values) or attribute_type (S, SS, N, NS, B, BS, BOOL, NULL, L or M); add "size": true to compare the size of the attribute. ' +
+          'Groups: { "or": [...] }, { "and": [...] }, { "not": condition-or-group }, nested freely; at most 20 conditions in all. Examples: ' +
+          '[{"attr":"total","op":"gt","value":300}]; {"or":[{"attr":"status","op":"eq","value":"open"},{"attr":"total","op":"gt","value":300}]}; ' +
+          '[{"attr":"status","op":"in","value":["open","held"]}]; {"not":{"attr":"archived","op":"exists"}}; ' +
+          '[{"attr":"tags","op":"ge","size":true,"value":2}]; [{"attr":"amount","op":"attribute_type","value":"N"}]',
+      }),
     ),
     order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' }),
     limit: Limit,
     cursor: Type.Optional(Cursor),
+    fields: Type.Optional(Fields),
+    select: Type.Optional(Select),
     view: View,
   },
   { additionalProperties: false },
@@ -47,6 +66,16 @@ export const Page = Type.Object({
   count: Type.Integer(),
   cursor: Type.Union([Type.String(), Type.Null()], { description: 'null on the last page' }),
 })
+
+/** A `select=count` answer: items matched and items read, summed over the pages this request read. */
+export const CountPage = Type.Object({
+  count: Type.Integer({ description: 'items that matched (after any filter)' }),
+  scannedCount: Type.Integer({ description: 'items DynamoDB read (before any filter)' }),
+  cursor: Type.Union([Type.String(), Type.Null()], { description: 'continue counting from here; null when done' }),
+})
+
+/** A scan or query answer: a page of items, or a count with select=count. */
+export const PageOrCount = Type.Union([Page, CountPage])
 
 const KeyAttribute = Type.Object({
   name: Type.String(),

@@ -1,0 +1,119 @@
+import t from 'tap'
+import { type BudgetRedis, createKeyBudget } from '../../src/api/key-budget.ts'
+
+/** An in-memory stand-in for the three Redis commands a lease sends; counts round trips (exec calls). */
+function fakeRedis(clock: { now: number }) {
+  const values = new Map<string, { value: number; expiresAt: number }>()
+  const live = (key: string) => {
+    const entry = values.get(key)
+    if (entry && entry.expiresAt <= clock.now) values.delete(key)
+    return values.get(key)
+  }
+  let roundTrips = 0
+  const redis: BudgetRedis = {
+    status: 'ready',
+    multi() {
+      const ops: Array<() => unknown> = []
+      const multi = {
+        set(key: string, value: number, _px: 'PX', ms: number) {
+          ops.push(() => (live(key) ? null : values.set(key, { value, expiresAt: clock.now + ms }) && 'OK'))
+          return multi
+        },
+        incrby(key: string, n: number) {
+          ops.push(() => {
+            const entry = live(key) ?? { value: 0, expiresAt: Number.POSITIVE_INFINITY }
+            entry.value += n
+            values.set(key, entry)
+            return entry.value
+          })
+          return multi
+        },
+        pttl(key: string) {
+          ops.push(() => (live(key) ? values.get(key)!.expiresAt - clock.now : -2))
+          return multi
+        },
+        async exec() {
+          roundTrips++
+          await new Promise((r) => setImmediate(r))
+          return ops.map((op) => [null, op()])
+        },
+      }
+      return multi
+    },
+  }
+  return { redis, roundTrips: () => roundTrips }
+}
+
+const spend = async (budget: ReturnType<typeof createKeyBudget>, client: string) => {
+  const answer = await budget.consume(client)
+  return answer?.allowed ?? true
+}
+
+t.test('no Redis round trip per request: one per lease', async (t) => {
+  const clock = { now: 1_000_000 }
+  const fake = fakeRedis(clock)
+  const budget = createKeyBudget(fake.redis, { limit: 60_000, windowMs: 60_000, counterKey: (c) => `rl:${c}`, now: () => clock.now })
+  t.equal(budget.lease, 1000)
+  let synchronous = 0
+  let allowed = 0
+  for (let i = 0; i < 5000; i++) {
+    const answer = budget.consume('key:a')
+    if (answer && !(answer instanceof Promise)) synchronous++
+    if ((await answer)?.allowed) allowed++
+  }
+  t.equal(allowed, 5000)
+  t.ok(fake.roundTrips() <= 7, `${fake.roundTrips()} round trips for 5,000 requests`)
+  t.ok(synchronous >= 4990, `${synchronous} of 5,000 answered without waiting on Redis`)
+})
+
+t.test('two processes on one counter never admit more than the limit, and at most 1.5 leases fewer', async (t) => {
+  const clock = { now: 1_000_000 }
+  const fake = fakeRedis(clock)
+  const options = { limit: 600, windowMs: 60_000, counterKey: (c: string) => `rl:${c}`, now: () => clock.now }
+  const processes = [createKeyBudget(fake.redis, options), createKeyBudget(fake.redis, options)]
+  let admitted = 0
+  for (let batch = 0; batch < 20; batch++) {
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => spend(processes[i % 2]!, 'key:a')))
+    admitted += answers.filter(Boolean).length
+  }
+  t.ok(admitted <= 600, `admitted ${admitted} of 1,000`)
+  t.ok(admitted >= 600 - 1.5 * processes[0]!.lease, `admitted ${admitted}, tolerance ${1.5 * processes[0]!.lease}`)
+  // Once exhausted, a process refuses without asking Redis again.
+  const before = fake.roundTrips()
+  for (let i = 0; i < 100; i++) t.equal(await spend(processes[0]!, 'key:a'), false)
+  t.equal(fake.roundTrips(), before, 'refusals cost no round trip')
+  // Another key has its own counter.
+  t.equal(await spend(processes[1]!, 'key:b'), true)
+})
+
+t.test('the window ends when the counter expires: the full limit again after it', async (t) => {
+  const clock = { now: 1_000_000 }
+  const fake = fakeRedis(clock)
+  const budget = createKeyBudget(fake.redis, { limit: 10, windowMs: 60_000, counterKey: (c) => `rl:${c}`, now: () => clock.now })
+  const first = []
+  for (let i = 0; i < 12; i++) first.push(await spend(budget, 'key:a'))
+  t.same(first, [...Array(10).fill(true), false, false])
+  const refused = await budget.consume('key:a')
+  t.equal(refused?.remaining, 0)
+  t.equal(refused?.resetS, 60, 'Retry-After: the counter expires 60 s after the first lease')
+  clock.now += 30_000
+  t.equal((await budget.consume('key:a'))?.resetS, 30)
+  clock.now += 30_001
+  const again = []
+  for (let i = 0; i < 11; i++) again.push(await spend(budget, 'key:a'))
+  t.same(again, [...Array(10).fill(true), false])
+})
+
+t.test('Redis not ready or failing: requests are allowed, not refused or held', async (t) => {
+  const down = createKeyBudget({ status: 'reconnecting', multi: () => { throw new Error('not called') } }, { limit: 1, windowMs: 60_000, counterKey: (c) => c })
+  t.equal(down.consume('key:a'), undefined)
+  const failing: BudgetRedis = {
+    status: 'ready',
+    multi() {
+      const m = { set: () => m, incrby: () => m, pttl: () => m, exec: async () => { throw new Error('timeout') } }
+      return m
+    },
+  }
+  const budget = createKeyBudget(failing, { limit: 1, windowMs: 60_000, counterKey: (c) => c })
+  for (let i = 0; i < 3; i++) t.equal(await spend(budget, 'key:a'), true)
+})

@@ -1,0 +1,46 @@
+import { Histogram, Registry } from 'prom-client'
+import t from 'tap'
+import { createMetrics } from '../../src/shared/metrics.ts'
+
+/** The exposition lines of one metric, for comparing two registries. */
+const linesOf = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(name))
+
+t.test('observeHttp (label sets made once, updated in place) renders exactly what prom-client observe() does', async (t) => {
+  const m = createMetrics({ defaultMetrics: false })
+  const registry = new Registry()
+  const reference = new Histogram({
+    name: 'dynacache_http_request_duration_seconds',
+    help: 'reference',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  })
+  const calls: Array<[string, string, number, number]> = [
+    ['GET', '/tables/:table/items', 200, 0.0004],
+    ['GET', '/tables/:table/items', 200, 0.003],
+    ['GET', '/tables/:table/items', 200, 0.001],
+    ['GET', '/tables/:table/items', 200, 7],
+    ['GET', '/tables/:table/items', 304, 0.0002],
+    ['POST', '/exports', 202, 0.02],
+    ['GET', '/tables/:table/items', 200, 0.003],
+  ]
+  for (const [method, route, status, seconds] of calls) {
+    m.observeHttp(method, route, status, seconds)
+    reference.observe({ method, route, status_code: String(status) }, seconds)
+  }
+  const name = 'dynacache_http_request_duration_seconds_'
+  t.same(linesOf(await m.render(), name), linesOf(await registry.metrics(), name))
+  t.match(await m.render(), /dynacache_http_request_duration_seconds_count\{method="GET",route="\/tables\/:table\/items",status_code="200"\} 5/)
+})
+
+t.test('countCacheRead counts every read, the first and the later ones alike', async (t) => {
+  const m = createMetrics({ defaultMetrics: false })
+  for (let i = 0; i < 3; i++) m.countCacheRead('orders', 'hit')
+  m.countCacheRead('orders', 'miss')
+  m.countCacheRead('nope', 'miss', false)
+  const text = await m.render()
+  t.match(text, /dynacache_cache_reads_total\{table="orders",outcome="hit"\} 3/)
+  t.match(text, /dynacache_cache_reads_total\{table="orders",outcome="miss"\} 1/)
+  t.match(text, /dynacache_cache_reads_total\{table="_other",outcome="miss"\} 1/)
+  t.notMatch(text, /outcome="stale"/, 'no series for outcomes never seen')
+})
