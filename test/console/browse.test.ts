@@ -136,8 +136,9 @@ t.test('a read key browses a demo table, pages forward and back, opens the 38-di
   await page.getByRole('link', { name: 'Open item 1', exact: true }).focus()
   await page.keyboard.press('ArrowDown')
   await page.keyboard.press('Enter')
-  await page.getByTestId('document-view').getByText(`"userId": "${second.items[1]!.userId}"`).waitFor()
-  t.pass('arrow keys and Enter open an item')
+  const opened = page.getByTestId('document-view').getByText(`"userId": "${second.items[1]!.userId}"`)
+  await opened.waitFor()
+  t.equal(await opened.count(), 1, 'arrow keys and Enter open the second item')
   await page.goBack()
   await page.getByTestId('items').waitFor()
   // At 1280 px nothing but the grid's own box scrolls sideways.
@@ -209,8 +210,9 @@ t.test('a read key browses a demo table, pages forward and back, opens the 38-di
   await other.goto(shared)
   await other.getByLabel('API key').fill(KEYS.read)
   await other.getByRole('button', { name: 'Sign in' }).click()
-  await other.getByTestId('result-count').getByText(`${expected.items.length} items`, { exact: true }).waitFor()
-  t.pass('the shared link signs in, then runs the same query')
+  const count = other.getByTestId('result-count').getByText(`${expected.items.length} items`, { exact: true })
+  await count.waitFor()
+  t.equal(await count.textContent(), `${expected.items.length} items`, 'the shared link signs in, then runs the same query')
   await other.close()
 
   t.same(problems, [], 'no request left the origin, no console or script error')

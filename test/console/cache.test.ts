@@ -85,8 +85,9 @@ t.test('the cache page draws the history and shows the numbers of /cache/stats',
 
   // One table's series.
   await page.getByTestId('chart-table').selectOption(DEMO_USERS_TABLE)
-  await page.getByText(`Answers per minute, ${DEMO_USERS_TABLE}`).waitFor()
-  t.pass('a table of its own')
+  const title = page.getByText(`Answers per minute, ${DEMO_USERS_TABLE}`)
+  await title.waitFor()
+  t.equal(await title.count(), 1, 'a table of its own')
   t.same(problems, [])
   await page.context().close()
 })
@@ -117,8 +118,9 @@ t.test('an admin invalidation makes the next item read in the browser a MISS', a
   // Warm-up is queued.
   await page.goto(`${base}/console/#/cache`)
   await page.getByTestId('admin-controls').getByRole('button', { name: 'Warm up' }).click()
-  await page.getByText(/Warm-up queued \(job /).waitFor()
-  t.pass('warm-up queued from the cache page')
+  const queued = page.getByText(/Warm-up queued \(job /)
+  await queued.waitFor()
+  t.match(await queued.textContent(), /Warm-up queued \(job \S+/, 'warm-up queued from the cache page, with its job id')
   t.same(problems, [])
   await page.context().close()
 })
