@@ -34,7 +34,7 @@ const LARGE = 1000
 const READ = { config: { scope: 'read' as const } }
 let page: Page | undefined
 const app: FastifyInstance = await buildApp(config, {
-  ...(stats ? {} : { reads: { stats: false } }),
+  ...(stats ? {} : { cache: { stats: false } }),
   routes: async (instance) => referenceRoutes(instance, () => page!),
 })
 

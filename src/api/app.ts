@@ -11,7 +11,7 @@ import errorHandler from './plugins/error-handler.ts'
 import limits, { serverLimits } from './plugins/limits.ts'
 import metrics, { metricsRoutes } from './plugins/metrics.ts'
 import rateLimit from './plugins/rate-limit.ts'
-import reads, { type ReadsPluginOptions } from './plugins/reads.ts'
+import cache, { type CachePluginOptions } from './plugins/cache.ts'
 import requestLog from './plugins/request-log.ts'
 import security from './plugins/security.ts'
 import swagger from './plugins/swagger.ts'
@@ -32,7 +32,7 @@ import { createRequestIds } from './request-id.ts'
 export interface BuildOptions {
   /** Overrides the pino options derived from config (tests capture logs through this). */
   logger?: FastifyServerOptions['loggerInstance'] | FastifyServerOptions['logger']
-  reads?: ReadsPluginOptions
+  cache?: CachePluginOptions
   observeDynamo?: ConnectionsOptions['observeDynamo']
   /** Extra routes registered with the app's own plugins and hooks (the benchmark's reference routes). */
   routes?: FastifyPluginAsync
@@ -83,7 +83,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(rateLimit)
   await app.register(enforceAuth)
   await app.register(tablesPolicy)
-  await app.register(reads, options.reads ?? {})
+  await app.register(cache, options.cache ?? {})
   // Learns routes as they are added: before every route.
   await app.register(swagger)
   await app.register(bullBoard)

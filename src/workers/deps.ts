@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import type { ReadStack } from '../shared/cache/read-stack.ts'
+import type { CacheService } from '../shared/cache/cache-service.ts'
 import type { Config } from '../shared/config.ts'
 import type { DynamoClients } from '../shared/dynamo/client.ts'
 import type { DynamoGateway } from '../shared/dynamo/gateway.ts'
@@ -19,5 +19,5 @@ export interface WorkerDeps {
   queues: QueueProducers
   logger: Logger
   /** The cached read path, shared with the API (refreshes, prefetch). */
-  reads: ReadStack
+  cache: CacheService
 }

@@ -25,7 +25,7 @@ class AssemblyStopped extends Error {
  * not written again and its email job id is fixed, so a retry never mails twice.
  */
 export default function createExportAssembleProcessor(deps: WorkerDeps) {
-  const { reads, queues, logger, config } = deps
+  const { cache, queues, logger, config } = deps
   const { store, storage } = exportServices(deps)
   const checks = createJobChecks(config)
 
@@ -76,7 +76,7 @@ export default function createExportAssembleProcessor(deps: WorkerDeps) {
     if (unfinished >= 0) return fail(record, `segment ${unfinished} did not finish`)
 
     try {
-      const table = await reads.describe(record.table)
+      const table = await cache.describe(record.table)
       const keys = [keyOf(table), ...(record.index ? [keyOf(table, record.index)] : [])].filter((k) => k !== undefined)
       const { file, bytes } = await assembleExport({
         storage,

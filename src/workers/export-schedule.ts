@@ -38,7 +38,7 @@ const REFUSALS = new Set([
  * tick starts at most one export. A run the quota (or a table gone since) refuses is logged and skipped.
  */
 export default function createExportScheduleProcessor(deps: WorkerDeps) {
-  const { redis, keys, config, logger, reads, queues } = deps
+  const { redis, keys, config, logger, cache, queues } = deps
   const { store } = exportServices(deps)
   const schedules = createExportSchedules({ redis, keys, queue: () => queues.queue('export-schedule') })
   const flows = createExportFlows(redis, keys.queuePrefix)
@@ -57,7 +57,7 @@ export default function createExportScheduleProcessor(deps: WorkerDeps) {
     const caller = { id: schedule.createdBy ?? `schedule:${scheduleId}`, tenant: schedule.tenant }
     try {
       if (!checks.tableAllowed(schedule.export.table)) throw Object.assign(new Error('the table is not allowed (TABLES_ALLOW / TABLES_DENY)'), { code: 'DC_ERR_TABLE_NOT_FOUND' })
-      const table = await reads.describe(schedule.export.table)
+      const table = await cache.describe(schedule.export.table)
       const request = validateExport(table, schedule.export, config.FILTER_MAX_BYTES)
       const record = await createExport(
         { store, flows, quotas, segments: config.EXPORT_SEGMENTS },

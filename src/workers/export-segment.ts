@@ -53,7 +53,7 @@ class SegmentTakenOver extends Error {
  * the export is no longer processing (cancelled or failed).
  */
 export default function createExportSegmentProcessor(deps: WorkerDeps) {
-  const { gateway, config, logger, reads } = deps
+  const { gateway, config, logger, cache } = deps
   const { store, storage } = exportServices(deps)
   const checks = createJobChecks(config)
 
@@ -85,7 +85,7 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
     // With `fields`, only those paths (and the keys) are read: a ProjectionExpression beside the query's or filter's names.
     const projected = async (input: { ExpressionAttributeNames?: Record<string, string> }) => {
       if (!fields) return {}
-      const projection = exportProjection(await reads.describe(record.table), fields, record.index)
+      const projection = exportProjection(await cache.describe(record.table), fields, record.index)
       return { ProjectionExpression: projection.ProjectionExpression, ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...projection.ExpressionAttributeNames } }
     }
     // Built on the first read, inside the error handling below (a table that is gone fails the export).
@@ -94,7 +94,7 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
       if (record.query) {
         // A query export is one segment: a Query cannot be split; the checkpoint is its LastEvaluatedKey.
         const query = JSON.parse(record.query) as ExportQuery
-        const q = buildQuery(await reads.describe(record.table), { ...query, ...(record.index ? { index: record.index } : {}), ...(record.filter ? { filter: record.filter } : {}) })
+        const q = buildQuery(await cache.describe(record.table), { ...query, ...(record.index ? { index: record.index } : {}), ...(record.filter ? { filter: record.filter } : {}) })
         return { TableName: record.table, ...q, ...(await projected(q)), ...limit }
       }
       const filter = record.filter ? buildScanFilter(record.filter) : {}

@@ -1,5 +1,5 @@
 import { type Job, type Queue, Worker } from 'bullmq'
-import { createReadStack } from '../shared/cache/read-stack.ts'
+import { createCacheService } from '../shared/cache/cache-service.ts'
 import { type Config, ConfigError } from '../shared/config.ts'
 import { createDynamoClients } from '../shared/dynamo/client.ts'
 import { createConfiguredGateway } from '../shared/dynamo/configured-gateway.ts'
@@ -40,14 +40,14 @@ async function schedulePrefetch(queue: Queue, config: Config) {
 export async function startWorkerFleet(config: Config, logger: Logger): Promise<WorkerFleet> {
   const names = selectQueues(config.WORKER_QUEUES)
   const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createConfiguredRedis(config, 'blocking', 'worker-commands', logger)
-  const producerRedis = createConfiguredRedis(config, 'fast', 'worker-producers', logger)
-  const blocking = createConfiguredRedis(config, 'blocking', 'worker-blocking', logger)
+  const redis = createConfiguredRedis(config, 'background', 'worker-commands', logger)
+  const producerRedis = createConfiguredRedis(config, 'request', 'worker-producers', logger)
+  const blocking = createConfiguredRedis(config, 'background', 'worker-blocking', logger)
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(producerRedis, keys.queuePrefix)
   const gateway = createConfiguredGateway({ config, dynamo, redis: producerRedis, keys, priority: 'background', logger })
-  const reads = createReadStack({ config, redis: producerRedis, keys, gateway, queues, logger })
-  const deps: WorkerDeps = { config, redis, keys, dynamo, gateway, queues, logger, reads }
+  const cache = createCacheService({ config, redis: producerRedis, keys, gateway, queues, logger })
+  const deps: WorkerDeps = { config, redis, keys, dynamo, gateway, queues, logger, cache }
 
   const workers = names.map((name) => {
     const processor = PROCESSORS[name](deps) as (job: Job) => Promise<unknown>
@@ -93,7 +93,7 @@ export async function startWorkerFleet(config: Config, logger: Logger): Promise<
         logger.warn({ msg: 'worker.shutdown.forced', timeoutMs })
         await Promise.all(workers.map((w) => w.close(true)))
       }
-      await reads.close()
+      await cache.close()
       await queues.close()
       await Promise.all([closeRedis(redis), closeRedis(producerRedis), closeRedis(blocking)])
       dynamo.close()

@@ -16,17 +16,17 @@ export const firstPage = (table: string): CachedResource => ({ table, kind: 'ite
  * page and the most requested cached reads; and the table list. Fresh entries cost nothing:
  * refresh() skips them, so a deferred and re-run prefetch only does what is left.
  */
-export default function createPrefetchProcessor({ reads, config, logger }: WorkerDeps) {
+export default function createPrefetchProcessor({ cache, config, logger }: WorkerDeps) {
   const checks = createJobChecks(config)
   return async function prefetch(job: Job<QueuePayload<'prefetch'>>, token?: string) {
     const named = job.data?.tables
     checks.require(named === undefined || (Array.isArray(named) && named.length <= 1000), job, 'tables must be a list of table names')
     // Named tables (from POST /cache/warmup, or typed into Bull Board) count only when allowed.
-    const tables = (named ?? (await reads.stats.popular(config.PREFETCH_TOP)).map((p) => p.table)).filter(checks.tableAllowed)
+    const tables = (named ?? (await cache.stats.popular(config.PREFETCH_TOP)).map((p) => p.table)).filter(checks.tableAllowed)
     const resources: CachedResource[] = [{ table: null, kind: 'tables', params: {} }]
     for (const table of tables) {
       resources.push({ table, kind: 'details', params: {} }, firstPage(table))
-      for (const hot of await reads.stats.hotReads(table, HOT_READS_PER_TABLE)) {
+      for (const hot of await cache.stats.hotReads(table, HOT_READS_PER_TABLE)) {
         if (!resources.some((r) => JSON.stringify(r) === JSON.stringify(hot))) resources.push(hot)
       }
     }
@@ -34,7 +34,7 @@ export default function createPrefetchProcessor({ reads, config, logger }: Worke
     let failed = 0
     for (const resource of resources) {
       try {
-        if ((await reads.cache.refresh(resource)) === 'refreshed') refreshed++
+        if ((await cache.refresh(resource)) === 'refreshed') refreshed++
       } catch (err) {
         if (isBudgetExhausted(err)) throw await deferJob(job, token, 1000)
         // A table that vanished or a read DynamoDB refuses must not stop the others.

@@ -80,7 +80,7 @@ t.test('a table that does not exist leaves its negative entry and nothing else',
     }
   }
   t.equal((await app.inject({ url: '/tables/orders/items?limit=2', headers: auth('read') })).statusCode, 200)
-  await app.reads.stats.flush()
+  await app.cache.stats.flush()
 
   const left = await keysOf(`${p}:{no-such-table}:*`)
   t.equal(left.length, 1, `only the negative details entry is stored (${left.join(', ')})`)
@@ -95,7 +95,7 @@ t.test('a table that does not exist leaves its negative entry and nothing else',
   t.equal(await redis.sismember(app.keys.cachedTables, 'orders'), 1)
   t.equal(await redis.zscore(app.keys.popularity(Math.floor(Date.now() / 3600_000)), 'no-such-table'), null, 'no popularity')
   t.equal(await redis.exists(app.keys.hotReads('no-such-table')), 0, 'no hot reads')
-  const snapshot = await app.reads.stats.snapshot()
+  const snapshot = await app.cache.stats.snapshot()
   t.notOk('no-such-table' in snapshot.tables)
   t.notOk((await app.metrics.render()).includes('no-such-table'), 'no metrics label for it')
 })

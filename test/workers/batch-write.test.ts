@@ -9,7 +9,7 @@ import {
   createBatchStore,
   encodeOperations,
 } from '../../src/shared/batches/index.ts'
-import { createReadStack } from '../../src/shared/cache/read-stack.ts'
+import { createCacheService } from '../../src/shared/cache/cache-service.ts'
 import { createDynamoClients } from '../../src/shared/dynamo/client.ts'
 import { createConfiguredGateway } from '../../src/shared/dynamo/configured-gateway.ts'
 import { type AttributeMap, itemToTypedJson, typedJsonToAttributeValues } from '../../src/shared/dynamo/item-json.ts'
@@ -60,9 +60,9 @@ const sent: Array<{ at: number; table: string; requests: number }> = []
 async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, concurrency = 2, config = baseConfig) {
   const logger = createLogger(config, 'test-batch-worker')
   const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'test-commands' })
-  const fast = createRedis({ url: config.REDIS_URL!, role: 'fast', name: 'test-producers' })
-  const blocking = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'test-blocking' })
+  const redis = createRedis({ url: config.REDIS_URL!, role: 'background', name: 'test-commands' })
+  const fast = createRedis({ url: config.REDIS_URL!, role: 'request', name: 'test-producers' })
+  const blocking = createRedis({ url: config.REDIS_URL!, role: 'background', name: 'test-blocking' })
   const clients = createDynamoClients(config)
   // The gateway calls the client right after the write budget admitted the call: this is when it left.
   clients.raw.middlewareStack.add(
@@ -75,8 +75,8 @@ async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, con
   )
   const queues = createQueueProducers(fast, keys.queuePrefix)
   const gateway = createConfiguredGateway({ config, dynamo: clients, redis: fast, keys, priority: 'background', logger })
-  const reads = createReadStack({ config, redis: fast, keys, gateway, queues, logger })
-  const deps = { config, redis, keys, dynamo: clients, gateway, queues, logger, reads } as WorkerDeps
+  const cache = createCacheService({ config, redis: fast, keys, gateway, queues, logger })
+  const deps = { config, redis, keys, dynamo: clients, gateway, queues, logger, cache } as WorkerDeps
   const worker = new Worker('batch-write', createBatchWriteProcessor(deps, options) as (job: Job) => Promise<unknown>, {
     connection: blocking,
     prefix: keys.queuePrefix,
@@ -86,7 +86,7 @@ async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, con
   await worker.waitUntilReady()
   t.teardown(async () => {
     await worker.close(true)
-    await reads.close()
+    await cache.close()
     await queues.close()
     await Promise.all([closeRedis(redis), closeRedis(fast), closeRedis(blocking)])
     clients.close()

@@ -33,7 +33,7 @@ t.test('three workers: one prefetch schedule, each run once, popular tables fres
   for (let i = 0; i < 6; i++) await read('/tables/hot1/items')
   for (let i = 0; i < 4; i++) await read('/tables/hot2/items')
   await read('/tables/cold1/items')
-  await app.reads.stats.flush()
+  await app.cache.stats.flush()
   await app.inject({ method: 'DELETE', url: '/cache', headers: auth('admin') })
   proxy.reset()
 

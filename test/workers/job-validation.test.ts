@@ -7,7 +7,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb'
 import { Job, Worker } from 'bullmq'
 import t from 'tap'
 import { type BatchOperation, batchFingerprint, createBatchStore, encodeOperations } from '../../src/shared/batches/index.ts'
-import { createReadStack } from '../../src/shared/cache/read-stack.ts'
+import { createCacheService } from '../../src/shared/cache/cache-service.ts'
 import type { Config } from '../../src/shared/config.ts'
 import { createDynamoClients } from '../../src/shared/dynamo/client.ts'
 import { createConfiguredGateway } from '../../src/shared/dynamo/configured-gateway.ts'
@@ -60,19 +60,19 @@ interface Tap {
 function workerDeps(t: Tap, config: Config): WorkerDeps {
   const logger = createLogger(config, 'test-worker')
   const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createRedis({ url: config.REDIS_URL!, role: 'blocking', name: 'test-commands' })
-  const fast = createRedis({ url: config.REDIS_URL!, role: 'fast', name: 'test-producers' })
+  const redis = createRedis({ url: config.REDIS_URL!, role: 'background', name: 'test-commands' })
+  const fast = createRedis({ url: config.REDIS_URL!, role: 'request', name: 'test-producers' })
   const clients = createDynamoClients(config)
   const queues = createQueueProducers(fast, keys.queuePrefix)
   const gateway = createConfiguredGateway({ config, dynamo: clients, redis: fast, keys, priority: 'background', logger })
-  const reads = createReadStack({ config, redis: fast, keys, gateway, queues, logger })
+  const cache = createCacheService({ config, redis: fast, keys, gateway, queues, logger })
   t.teardown(async () => {
-    await reads.close()
+    await cache.close()
     await queues.close()
     await Promise.all([closeRedis(redis), closeRedis(fast)])
     clients.close()
   })
-  return { config, redis, keys, dynamo: clients, gateway, queues, logger, reads }
+  return { config, redis, keys, dynamo: clients, gateway, queues, logger, cache }
 }
 
 const deps = workerDeps(t, testConfig(viaProxy, shared))
@@ -112,7 +112,7 @@ t.test('forged batch-write jobs fail as unrecoverable and write nothing; the rea
     await queue.add('batch-write', { id: 42, table: ['alpha'] } as never, { jobId: 'nonsense' }),
   ]
   proxy.reset()
-  const blocking = createRedis({ url: services.redisUrl, role: 'blocking', name: 'test-blocking' })
+  const blocking = createRedis({ url: services.redisUrl, role: 'background', name: 'test-blocking' })
   const worker = new Worker('batch-write', createBatchWriteProcessor(deps) as (job: Job) => Promise<unknown>, {
     connection: blocking,
     prefix: app.keys.queuePrefix,

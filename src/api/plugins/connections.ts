@@ -30,7 +30,7 @@ export interface ConnectionsOptions {
 
 async function connections(app: FastifyInstance, opts: ConnectionsOptions) {
   const { config } = opts
-  const redis = createConfiguredRedis(config, 'fast', 'api', app.log)
+  const redis = createConfiguredRedis(config, 'request', 'api', app.log)
   const keys = createRedisKeys(config.REDIS_PREFIX)
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(redis, keys.queuePrefix)

@@ -6,13 +6,13 @@ import { openCluster } from './cluster.ts'
 export { hashTagOf, isCluster, type KeyedCommand, masters, pipelineByTag, scanKeys } from './slots.ts'
 
 /**
- * - `fast`: request paths and queue producers. No offline queue and one retry, so a dead Redis fails a
+ * - `request`: request paths and queue producers. No offline queue and one retry, so a dead Redis fails a
  *   command at once instead of holding an HTTP request.
- * - `blocking`: BullMQ Workers and QueueEvents, which must wait for Redis forever
+ * - `background`: BullMQ Workers, QueueEvents, subscribers and worker commands, which must wait for Redis forever
  *   (BullMQ rejects anything but maxRetriesPerRequest: null).
  * On a cluster the offline queue is the Cluster's own option and the rest applies to each node connection.
  */
-export type RedisRole = 'fast' | 'blocking'
+export type RedisRole = 'request' | 'background'
 
 export interface RedisFactoryOptions {
   /** A redis:// URL; with `cluster`, comma-separated seed node URLs. */
@@ -27,8 +27,8 @@ export interface RedisFactoryOptions {
 const ROLE_OPTIONS: Record<RedisRole, { enableOfflineQueue: boolean; node: RedisOptions }> = {
   // Auto-pipelining sends the commands of one event-loop turn in one write: under load, one syscall for
   // many requests' cache reads and rate-limit counts instead of one each.
-  fast: { enableOfflineQueue: false, node: { maxRetriesPerRequest: 1, commandTimeout: 1000, connectTimeout: 2000, enableAutoPipelining: true } },
-  blocking: { enableOfflineQueue: true, node: { maxRetriesPerRequest: null, connectTimeout: 5000 } },
+  request: { enableOfflineQueue: false, node: { maxRetriesPerRequest: 1, commandTimeout: 1000, connectTimeout: 2000, enableAutoPipelining: true } },
+  background: { enableOfflineQueue: true, node: { maxRetriesPerRequest: null, connectTimeout: 5000 } },
 }
 
 /** Reconnect forever, capped at 1 s between tries. */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { COUNT_PAGES_PER_REQUEST } from '../../../src/shared/dynamo/readers.ts'
+import { COUNT_PAGES_PER_REQUEST } from '../../../src/shared/dynamo/resource-loader.ts'
 import { auth, build } from '../../helpers/app.ts'
 import { startDynamoProxy } from '../../helpers/dynamo-proxy.ts'
 import { startServices } from '../../helpers/services.ts'

@@ -14,7 +14,7 @@ import type { ExportRecord } from '../../../src/shared/exports/model.ts'
 import { createExportStore } from '../../../src/shared/exports/store.ts'
 import { DEFAULT_TENANT } from '../../../src/shared/access.ts'
 import { createDownloadTokens } from '../../../src/shared/exports/tokens.ts'
-import { createReadStack } from '../../../src/shared/cache/read-stack.ts'
+import { createCacheService } from '../../../src/shared/cache/cache-service.ts'
 import { createDynamoClients } from '../../../src/shared/dynamo/client.ts'
 import { createConfiguredGateway } from '../../../src/shared/dynamo/configured-gateway.ts'
 import createExportSegmentProcessor from '../../../src/workers/export-segment.ts'
@@ -432,13 +432,13 @@ t.test('a stopping worker hands its segment back at the checkpoint; the next run
   const producers = createQueueProducers(redis, keys.queuePrefix)
   const clients = createDynamoClients(config)
   const gateway = createConfiguredGateway({ config, dynamo: clients, redis, keys, priority: 'background', logger })
-  const reads = createReadStack({ config, redis, keys, gateway, queues: producers, logger })
+  const cache = createCacheService({ config, redis, keys, gateway, queues: producers, logger })
   t.teardown(async () => {
-    await reads.close()
+    await cache.close()
     await producers.close()
     clients.close()
   })
-  const segment = createExportSegmentProcessor({ config, redis, keys, dynamo: clients, gateway, queues: producers, logger, reads })
+  const segment = createExportSegmentProcessor({ config, redis, keys, dynamo: clients, gateway, queues: producers, logger, cache })
   const stopping = new AbortController()
   stopping.abort()
   // A worker whose jobs were cancelled because it is shutting down.

@@ -29,7 +29,7 @@ const LONG_TTL = { NEAR_CACHE_TTL_MS: '60000' }
 /** An API app whose near cache is answering: its feed subscribes after start-up, and until then every hit reads Redis. */
 async function buildLive(t: Parameters<typeof build>[0], overrides: Record<string, string>) {
   const app = await build(t, services, overrides)
-  await waitFor('the near cache to go live', async () => app.reads.nearCacheLive(), 10_000, 10)
+  await waitFor('the near cache to go live', async () => app.cache.nearCacheLive(), 10_000, 10)
   return app
 }
 

@@ -14,7 +14,7 @@ t.teardown(() => admin.quit())
 
 /** A fast connection (1 s command timeout, as the API's) that is ready. */
 async function fastConnection(t: { teardown(fn: () => unknown): void }) {
-  const redis = createRedis({ url: services.redisUrl, role: 'fast', name: 'test-producers' })
+  const redis = createRedis({ url: services.redisUrl, role: 'request', name: 'test-producers' })
   t.teardown(() => closeRedis(redis))
   if (!(await waitForReady(redis, 5000))) throw new Error('the test connection did not become ready')
   return redis

@@ -54,7 +54,7 @@ export default async function batchRoutes(app: FastifyInstance) {
     const { table } = request.params as { table: string }
     const body = request.body as { operations: unknown[]; format: BatchFormat }
     app.assertTableVisible(request.principal, table)
-    const description = await app.reads.describe(table)
+    const description = await app.cache.describe(table)
 
     const { operations, problems, invalidCount } = parseOperations(description, body.operations, body.format)
     if (invalidCount > 0) {

@@ -51,7 +51,7 @@ export default async function historyRoutes(app: FastifyInstance) {
   }, async (request) => {
     const { minutes, table } = request.query as { minutes: number; table?: string }
     // This process's pending counts first, so the current minute includes them.
-    await app.reads.stats.flush()
+    await app.cache.stats.flush()
     // The same tables as GET /cache/stats shows this key, so the two always add up.
     const principal = request.principal
     const visible = (name: string) => (name === LIST_STATS ? principal?.tables === null : app.tableVisible(principal, name))

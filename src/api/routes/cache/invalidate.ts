@@ -33,7 +33,7 @@ export default async function invalidateRoutes(app: FastifyInstance) {
     await app.assertTableExists(table, request.principal)
     await invalidateTable(app.redis, app.keys, table)
     // This process drops its near-cache copies now; the others hear of it through the feed.
-    app.reads.forget(table)
+    app.cache.forget(table)
     return { invalidated: [table], purgeJobId: await purgeLater(table) }
   })
 
@@ -46,7 +46,7 @@ export default async function invalidateRoutes(app: FastifyInstance) {
     },
   }, async () => {
     const tables = await invalidateAll(app.redis, app.keys)
-    app.reads.forget(ALL_TABLES)
+    app.cache.forget(ALL_TABLES)
     return { invalidated: tables, purgeJobId: await purgeLater(null) }
   })
 }

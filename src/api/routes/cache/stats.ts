@@ -30,6 +30,6 @@ export default async function statsRoutes(app: FastifyInstance) {
   }, async (request) => {
     const all = request.principal?.tables === null
     // `*` (the table list) is every key's reads: only a key that sees every table sees it.
-    return app.reads.stats.snapshot(10, (table) => (table === LIST_STATS ? all : app.tableVisible(request.principal, table)))
+    return app.cache.stats.snapshot(10, (table) => (table === LIST_STATS ? all : app.tableVisible(request.principal, table)))
   })
 }

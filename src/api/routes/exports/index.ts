@@ -52,7 +52,7 @@ export default async function exportRoutes(app: FastifyInstance) {
     const body = request.body as ExportDefinition
     assertFilterSize(body.filter, app.config.FILTER_MAX_BYTES)
     app.assertTableVisible(request.principal, body.table)
-    const table = await app.reads.describe(body.table)
+    const table = await app.cache.describe(body.table)
     const validated = validateExport(table, body, app.config.FILTER_MAX_BYTES)
     const caller = { id: request.principal?.id ?? '', tenant: request.principal?.tenant ?? DEFAULT_TENANT }
     const record = await createExport(api.creating, caller, validated, table, request.apiKeyId ? { createdBy: request.apiKeyId } : {})

@@ -54,7 +54,7 @@ export default async function scheduleRoutes(app: FastifyInstance) {
     checkCron(cron, timezone)
     assertFilterSize(definition.filter, app.config.FILTER_MAX_BYTES)
     app.assertTableVisible(request.principal, definition.table)
-    validateExport(await app.reads.describe(definition.table), definition, app.config.FILTER_MAX_BYTES)
+    validateExport(await app.cache.describe(definition.table), definition, app.config.FILTER_MAX_BYTES)
     const schedule: ExportSchedule = {
       id: randomUUID(),
       tenant: tenantOf(request.principal),

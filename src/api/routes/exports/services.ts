@@ -59,7 +59,7 @@ export function createExportApi(app: FastifyInstance): ExportApi {
     feed: createProgressFeed({
       store,
       // Blocking reads need a connection of their own that waits for Redis (the request one fails fast).
-      connect: () => createConfiguredRedis(config, 'blocking', 'api-export-events', app.log),
+      connect: () => createConfiguredRedis(config, 'background', 'api-export-events', app.log),
       logger: app.log,
     }),
     signedDownload,

@@ -46,7 +46,7 @@ export default function batchGetRoute(app: FastifyInstance) {
     const body = request.body as { keys: Record<string, unknown>[]; fields?: string; view: string }
     // Everything is checked before any entry is read: the fields, each key against the schema, duplicates.
     const paths = body.fields === undefined ? undefined : parseFields(body.fields)
-    const description = await app.reads.describe(table)
+    const description = await app.cache.describe(table)
     if (paths) projectionFor(description, paths)
     const keys = batchKeyParams(description, body.keys)
     const fields = paths ? fieldsParam(paths) : undefined
@@ -57,7 +57,7 @@ export default function batchGetRoute(app: FastifyInstance) {
       if (key.sk !== undefined) params.sk = key.sk
       if (fields !== undefined) params.fields = fields
       params.view = body.view
-      return runInItemBatch(batch, i, () => app.reads.cache.get({ table, kind: 'item', params }, { noCache, plain: true }))
+      return runInItemBatch(batch, i, () => app.cache.read({ table, kind: 'item', params }, { noCache, plain: true }))
     }))
     const parts = await Promise.all(results.map(async (r) => {
       if (r.status === 404) return 'null'

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { type CachedResource, etagOf } from '../../../shared/cache/index.ts'
 import { inflate } from '../../../shared/cache/inflate.ts'
-import { cursorBinding, HIDDEN_PARAM } from '../../../shared/dynamo/readers.ts'
+import { cursorBinding, HIDDEN_PARAM } from '../../../shared/dynamo/resource-loader.ts'
 import { fieldsParam, parseFields } from '../../../shared/dynamo/projection.ts'
 import { parseFilter } from '../../../shared/dynamo/query-builder.ts'
 import { errors } from '../../../shared/errors.ts'
@@ -43,7 +43,7 @@ export default async function tableRoutes(app: FastifyInstance) {
   async function answer(request: FastifyRequest, reply: FastifyReply, resource: CachedResource) {
     if (resource.params.cursor) app.cursors.decode(resource.params.cursor, cursorBinding(resource))
     const noCache = wantsRefresh(request)
-    const result = await app.reads.cache.get(resource, {
+    const result = await app.cache.read(resource, {
       ifNoneMatch: singleEtag(request.headers['if-none-match']),
       noCache,
       plain: !acceptsGzip(request.headers['accept-encoding']),
@@ -64,7 +64,7 @@ export default async function tableRoutes(app: FastifyInstance) {
     // the allow list and the key's tables then apply whoever filled the entry (another deployment sharing
     // the Redis included), and a list of names costs microseconds to filter. The ETag is the narrowed body's.
     const noCache = wantsRefresh(request)
-    const result = await app.reads.cache.get({ table: null, kind: 'tables', params: {} }, { noCache })
+    const result = await app.cache.read({ table: null, kind: 'tables', params: {} }, { noCache })
     const { tables } = JSON.parse((result.body ?? (await inflate(result.gzip!))).toString()) as { tables: string[] }
     const body = Buffer.from(JSON.stringify({ tables: tables.filter((name) => app.tableVisible(request.principal, name)) }))
     const { gzip: _stored, ...rest } = result

@@ -1,33 +1,33 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { createReadStack, type ReadStack } from '../../shared/cache/read-stack.ts'
+import { createCacheService, type CacheService } from '../../shared/cache/cache-service.ts'
 import { createCursorCodec, type CursorCodec } from '../../shared/cursor.ts'
 import { createConfiguredRedis } from '../../shared/redis/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The cached read path: cache, stats, table descriptions. */
-    reads: ReadStack
+    /** The cached read path: reads through near cache, Redis and DynamoDB; stats; table descriptions. */
+    cache: CacheService
     cursors: CursorCodec
   }
 }
 
-export interface ReadsPluginOptions {
+export interface CachePluginOptions {
   /** Statistics on (default) or off; the benchmark compares both. */
   stats?: boolean
 }
 
-async function reads(app: FastifyInstance, opts: ReadsPluginOptions) {
+async function cache(app: FastifyInstance, opts: CachePluginOptions) {
   const { config } = app
   // The near cache's invalidation feed needs a connection of its own (a subscribed one runs nothing else).
   const near = config.NEAR_CACHE_TTL_MS > 0
     ? {
         ttlMs: config.NEAR_CACHE_TTL_MS,
         maxBytes: config.NEAR_CACHE_MAX_MB * 1024 * 1024,
-        subscriber: createConfiguredRedis(config, 'blocking', 'api-invalidations', app.log),
+        subscriber: createConfiguredRedis(config, 'background', 'api-invalidations', app.log),
       }
     : undefined
-  const stack = createReadStack({
+  const service = createCacheService({
     config,
     redis: app.redis,
     keys: app.keys,
@@ -37,10 +37,10 @@ async function reads(app: FastifyInstance, opts: ReadsPluginOptions) {
     ...(opts.stats === false ? { stats: false } : {}),
     ...(near ? { near } : {}),
   })
-  app.decorate('reads', stack)
+  app.decorate('cache', service)
   app.decorate('cursors', createCursorCodec(config.CURSOR_SECRET!))
   // Runs before connections close (onClose hooks run in reverse), so the last stats flush still reaches Redis.
-  app.addHook('onClose', () => stack.close())
+  app.addHook('onClose', () => service.close())
 }
 
-export default fp(reads, { name: 'reads', dependencies: ['connections'] })
+export default fp(cache, { name: 'cache', dependencies: ['connections'] })

@@ -26,7 +26,7 @@ import { type TableDescription, toTableDescription } from './table-description.t
 
 export type View = 'document' | 'typed'
 
-export interface ReadersOptions {
+export interface ResourceLoaderOptions {
   gateway: DynamoGateway
   cursors: CursorCodec
   /** TABLES_ALLOW / TABLES_DENY. */
@@ -70,7 +70,7 @@ function pageBody(items: Record<string, AttributeValue>[], view: string | undefi
  * Loads each kind of cached resource from DynamoDB and renders the exact response body. Used by the
  * API on a miss and by workers for refreshes, so both produce byte-identical entries.
  */
-export function createReaders({ gateway, cursors, tableAllowed, describe, negativeTtl }: ReadersOptions) {
+export function createResourceLoader({ gateway, cursors, tableAllowed, describe, negativeTtl }: ResourceLoaderOptions) {
   const notFound = (err: Error) => ({ ...json({ statusCode: 404, code: (err as { code?: string }).code, error: 'Not Found', message: err.message }, 404), ttl: negativeTtl })
 
   async function listTables(): Promise<LoadedValue> {

@@ -6,7 +6,7 @@ import type { Config } from '../config.ts'
 import { createCursorCodec } from '../cursor.ts'
 import { errors } from '../errors.ts'
 import type { DynamoGateway } from '../dynamo/gateway.ts'
-import { createReaders } from '../dynamo/readers.ts'
+import { createResourceLoader } from '../dynamo/resource-loader.ts'
 import type { TableDescription } from '../dynamo/table-description.ts'
 import type { LogSink } from '../logger.ts'
 import type { QueueProducers } from '../queues/index.ts'
@@ -29,7 +29,7 @@ function isMissingTable(resource: CachedResource, answer: { status?: number; err
   return (answer.error as { code?: string } | undefined)?.code === 'DC_ERR_TABLE_NOT_FOUND'
 }
 
-export interface ReadStackDeps {
+export interface CacheServiceDeps {
   config: Config
   redis: Redis
   keys: RedisKeys
@@ -43,8 +43,11 @@ export interface ReadStackDeps {
   near?: { ttlMs: number; maxBytes: number; subscriber: Redis }
 }
 
-export interface ReadStack {
-  cache: ReadCache
+export interface CacheService {
+  /** Reads a resource through near cache, Redis and DynamoDB (see read-cache.ts). */
+  read: ReadCache['get']
+  /** Loads an entry again unless it is fresh already; one DynamoDB read fleet-wide. */
+  refresh: ReadCache['refresh']
   stats: CacheStats
   /** A table's description through the cache (and a short in-process memo). */
   describe(table: string): Promise<TableDescription>
@@ -56,10 +59,10 @@ export interface ReadStack {
 }
 
 /**
- * Wires the read path the API and the workers share: DynamoDB readers behind the Redis cache, with
+ * Wires the read path the API and the workers share: the DynamoDB resource loader behind the Redis cache, with
  * refreshes queued, statistics counted and table descriptions memoised.
  */
-export function createReadStack(deps: ReadStackDeps): ReadStack {
+export function createCacheService(deps: CacheServiceDeps): CacheService {
   const { config, redis, keys, queues, logger } = deps
   const tableAllowed = createTablePolicy(config.TABLES_ALLOW, config.TABLES_DENY)
   const store = createCacheStore({ redis, keys, chunkBytes: config.CACHE_CHUNK_BYTES, staleIfErrorTtl: config.STALE_IF_ERROR_TTL })
@@ -72,7 +75,7 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
   const knownCached = new LRUCache<string, true>({ max: KNOWN_TABLES_MAX, ttl: 10 * 60_000 })
   const recentlyQueued = new LRUCache<string, true>({ max: 10_000, ttl: 2000 })
 
-  const readers = createReaders({
+  const loader = createResourceLoader({
     gateway,
     // Required for API and workers alike: a worker refreshing page 2 must decode the page's cursor.
     cursors: createCursorCodec(config.CURSOR_SECRET!),
@@ -92,7 +95,7 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
     config,
     ...(nearCache && feed ? { near: { cache: nearCache, live: () => feed.live } } : {}),
     store,
-    load: readers,
+    load: loader,
     redisReady: () => redis.status === 'ready',
     ...(logger ? { logger } : {}),
     scheduleRefresh(resource: CachedResource, id: string) {
@@ -132,7 +135,8 @@ export function createReadStack(deps: ReadStackDeps): ReadStack {
   }
 
   return {
-    cache,
+    read: (resource, options) => cache.get(resource, options),
+    refresh: (resource) => cache.refresh(resource),
     stats,
     describe,
     forget(table) {
