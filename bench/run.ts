@@ -111,16 +111,19 @@ async function main(): Promise<number> {
   })
   log(`wrote ${RESULTS}`)
   if (!options.quick && options.only.size === 0) {
-    updateBenchmarksMd(BENCHMARKS_MD, [
-      `## Last full run`,
-      '',
-      `${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${elapsed()} s. ${run.machine}.`,
-      `HTTP load: ${run.load}. Page: ${run.page}. Reference routes: ${run.reference}.`,
-      '',
-      markdownTable(rows),
-      '',
-      summary(rows),
-    ].join('\n'))
+    updateBenchmarksMd(
+      BENCHMARKS_MD,
+      [
+        `## Last full run`,
+        '',
+        `${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${elapsed()} s. ${run.machine}.`,
+        `HTTP load: ${run.load}. Page: ${run.page}. Reference routes: ${run.reference}.`,
+        '',
+        markdownTable(rows),
+        '',
+        summary(rows),
+      ].join('\n'),
+    )
     log(`rewrote the results section of ${BENCHMARKS_MD}`)
   } else {
     log('BENCHMARKS.md left alone (only full runs of every scenario rewrite it)')

@@ -19,7 +19,6 @@ import { acceptsGzip, etagMatches } from '../src/api/cached-reply.ts'
 import { loadConfig } from '../src/shared/config.ts'
 import { type BenchServerReady, READY_MARK } from './lib/server-protocol.ts'
 
-
 const env = process.env
 const config = loadConfig(env, 'api')
 const stats = env.BENCH_STATS !== 'off'

@@ -49,7 +49,6 @@ export interface BareResult {
 
 export const BARE_RESULT_MARK = 'BARE_RESULT '
 
-
 /**
  * Runs one bare task in a child process (compiled like the workers, see build.ts) and returns its
  * result; throws with its output if it fails.

@@ -14,13 +14,7 @@ export interface BulkWriteResult {
  * bookkeeping: the least a client can do. Items are made by `itemAt(i)` as they are sent, so 200,000 of
  * them never sit in memory at once.
  */
-export async function writeItems(
-  client: DynamoDBClient,
-  table: string,
-  count: number,
-  itemAt: (i: number) => Item,
-  lanes: number,
-): Promise<BulkWriteResult> {
+export async function writeItems(client: DynamoDBClient, table: string, count: number, itemAt: (i: number) => Item, lanes: number): Promise<BulkWriteResult> {
   const result: BulkWriteResult = { calls: 0, unprocessed: 0 }
   let next = 0
   async function lane() {

@@ -48,9 +48,7 @@ async function measureOnce(settings: MeasureSettings, series: Series): Promise<S
   const result: LoadResult = await settings.load.run({ ...request, durationS: settings.durationS })
   const cpuAfter = cpuSeconds(series.pid)
   if (result.requests === 0 || result.badStatus > 0 || result.socketErrors > result.requests * 0.01) {
-    throw new Error(
-      `${series.label}: ${result.requests} requests, ${result.badStatus} outside 2xx/3xx, ${result.socketErrors} socket errors`,
-    )
+    throw new Error(`${series.label}: ${result.requests} requests, ${result.badStatus} outside 2xx/3xx, ${result.socketErrors} socket errors`)
   }
   return {
     rps: result.rps,
@@ -66,11 +64,7 @@ async function measureOnce(settings: MeasureSettings, series: Series): Promise<S
  * Measures every series `rounds` times, alternating the order each round (A B C, C B A, ...) so slow
  * drift of the machine weighs on all of them alike. Each run follows a discarded warm-up run.
  */
-export async function measureInterleaved(
-  settings: MeasureSettings,
-  series: readonly Series[],
-  rounds: number,
-): Promise<Record<string, SeriesSummary>> {
+export async function measureInterleaved(settings: MeasureSettings, series: readonly Series[], rounds: number): Promise<Record<string, SeriesSummary>> {
   const samples = new Map<string, Sample[]>(series.map((s) => [s.key, []]))
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? series : [...series].reverse()

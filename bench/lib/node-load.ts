@@ -25,21 +25,18 @@ async function runNodeLoad({ url, headers, connections, durationS }: LoadRequest
   const once = () =>
     new Promise<void>((resolve) => {
       const t0 = performance.now()
-      const req = request(
-        { host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers, agent },
-        (res) => {
-          if ((res.statusCode ?? 0) >= 400) badStatus++
-          res.on('data', (c: Buffer) => (bytes += c.length))
-          res.on('end', () => {
-            latencies.push(performance.now() - t0)
-            resolve()
-          })
-          res.on('error', () => {
-            socketErrors++
-            resolve()
-          })
-        },
-      )
+      const req = request({ host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers, agent }, (res) => {
+        if ((res.statusCode ?? 0) >= 400) badStatus++
+        res.on('data', (c: Buffer) => (bytes += c.length))
+        res.on('end', () => {
+          latencies.push(performance.now() - t0)
+          resolve()
+        })
+        res.on('error', () => {
+          socketErrors++
+          resolve()
+        })
+      })
       req.on('error', () => {
         socketErrors++
         resolve()

@@ -8,7 +8,7 @@ export interface BenchOptions {
   /** Concurrent connections of every HTTP load run. */
   connections: number
   /** Measured runs per compared route; routes alternate A, B, B, A... */
-  rounds: { hit: number; plain: number; revalidate: number; stats: number; latency: number }
+  rounds: { hit: number; plain: number; revalidate: number; stats: number; latency: number; nearOff: number }
   stampede: { requests: number; rounds: number }
   miss: { samples: number; warmup: number }
   /** Scenario 6: items in the export table (seeded once per run) and alternating export / bare-Scan rounds. */
@@ -33,7 +33,7 @@ const FULL: Omit<BenchOptions, 'nodeLoad' | 'strict' | 'only'> = {
   durationS: 5,
   warmupS: 1,
   connections: 50,
-  rounds: { hit: 5, plain: 4, revalidate: 4, stats: 6, latency: 3 },
+  rounds: { hit: 5, plain: 4, revalidate: 4, stats: 6, latency: 3, nearOff: 8 },
   stampede: { requests: 500, rounds: 3 },
   miss: { samples: 40, warmup: 5 },
   export: { items: 200_000, rounds: 3 },
@@ -45,7 +45,7 @@ const QUICK: typeof FULL = {
   ...FULL,
   quick: true,
   durationS: 2,
-  rounds: { hit: 2, plain: 1, revalidate: 2, stats: 2, latency: 1 },
+  rounds: { hit: 2, plain: 1, revalidate: 2, stats: 2, latency: 1, nearOff: 3 },
   stampede: { requests: 500, rounds: 1 },
   miss: { samples: 15, warmup: 3 },
   // A tenth of the table: seeding 200,000 items alone takes most of a minute.

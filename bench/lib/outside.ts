@@ -49,10 +49,7 @@ async function startOutside(stack: BenchStack, cleanup: Cleanup, log: (line: str
 async function startLimit(stack: BenchStack, cleanup: Cleanup): Promise<OutsideTarget> {
   const url = `${stack.api.baseUrl}${stack.page.url}`
   const auth = { authorization: bearer('read') }
-  const [gz, plain] = await Promise.all([
-    httpRequest(url, { headers: { ...auth, 'accept-encoding': 'gzip' } }),
-    httpRequest(url, { headers: auth }),
-  ])
+  const [gz, plain] = await Promise.all([httpRequest(url, { headers: { ...auth, 'accept-encoding': 'gzip' } }), httpRequest(url, { headers: auth })])
   if (gz.status !== 200 || plain.status !== 200) throw new Error(`LIMIT: GET ${url} answered ${gz.status} / ${plain.status}`)
   const dir = join(stack.scratchDir, 'limit')
   mkdirSync(dir, { recursive: true })

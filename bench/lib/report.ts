@@ -23,18 +23,18 @@ const cells = (row: Row) => [row.scenario, row.figure, row.reference, row.ratio,
 export function textTable(rows: readonly Row[]): string {
   const lines = [[...COLUMNS], ...rows.map(cells)]
   const widths = COLUMNS.map((_, i) => Math.max(...lines.map((l) => [...l[i]!].length)))
-  const fmt = (l: readonly string[]) => l.map((c, i) => c + ' '.repeat(widths[i]! - [...c].length)).join(' | ').trimEnd()
+  const fmt = (l: readonly string[]) =>
+    l
+      .map((c, i) => c + ' '.repeat(widths[i]! - [...c].length))
+      .join(' | ')
+      .trimEnd()
   return [fmt(lines[0]!), widths.map((w) => '-'.repeat(w)).join('-|-'), ...lines.slice(1).map(fmt)].join('\n')
 }
 
 /** The same table in Markdown. */
 export function markdownTable(rows: readonly Row[]): string {
   const esc = (c: string) => c.replaceAll('|', '\\|')
-  return [
-    `| ${COLUMNS.join(' | ')} |`,
-    `|${COLUMNS.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
-  ].join('\n')
+  return [`| ${COLUMNS.join(' | ')} |`, `|${COLUMNS.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`)].join('\n')
 }
 
 export function writeJson(path: string, value: unknown): void {

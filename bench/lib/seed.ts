@@ -9,8 +9,10 @@ const ITEMS_PER_TABLE = 1000
 /** Target size of one item as document JSON. */
 const ITEM_BYTES = 200
 
-const WORDS = ('amber basalt cobalt delta ember fjord granite harbor indigo juniper kestrel lagoon meadow nectar ' +
-  'orchid pebble quartz raven saffron tundra umber violet willow xenon yarrow zephyr').split(' ')
+const WORDS = (
+  'amber basalt cobalt delta ember fjord granite harbor indigo juniper kestrel lagoon meadow nectar ' +
+  'orchid pebble quartz raven saffron tundra umber violet willow xenon yarrow zephyr'
+).split(' ')
 const CITIES = ['Lisbon', 'Oslo', 'Kyoto', 'Quito', 'Perth', 'Accra', 'Tallinn', 'Austin']
 
 /** Deterministic pseudo-random numbers (mulberry32), so every run reads the same bytes. */

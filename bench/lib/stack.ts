@@ -79,6 +79,11 @@ export interface BenchStack {
    * Stopped by the cleanup if the scenario does not stop it.
    */
   startWorker(name: string, env: Record<string, string>): Promise<WorkerProcess>
+  /**
+   * Starts one more API process (bench/server.ts) configured like `api`, with `env` on top (e.g. the
+   * near cache off); resolves once it serves the page. Stopped by the cleanup.
+   */
+  startApi(name: string, env: Record<string, string>): Promise<ApiProcess>
   page: BenchServerReady['page']
   largePage: BenchServerReady['largePage']
   features: Features
@@ -156,6 +161,7 @@ export async function startStack(cleanup: Cleanup, pageItems: number, log: Stack
     scratchDir,
     exportDir,
     startWorker: (name, env) => startWorker(cleanup, log, name, { ...shared, ...env }),
+    startApi: (name, env) => startApi(cleanup, name, { ...common, BENCH_STATS: 'on', ...env }),
     page: api.ready.page,
     largePage: api.ready.largePage,
     features: api.ready.features,

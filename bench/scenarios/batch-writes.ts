@@ -66,7 +66,13 @@ function batchBodies(puts: number, perBatch: number): string[] {
  * Every body POSTed at once to /tables/:table/batches, then each batch polled until it is finished. The
  * duration runs from just before the POSTs to the last batch's completedAt (stamped by the worker).
  */
-async function apiRun(stack: BenchStack, worker: WorkerProcess, table: string, bodies: readonly string[], timeoutMs: number): Promise<Run & { views: BatchView[] }> {
+async function apiRun(
+  stack: BenchStack,
+  worker: WorkerProcess,
+  table: string,
+  bodies: readonly string[],
+  timeoutMs: number,
+): Promise<Run & { views: BatchView[] }> {
   const headers = { authorization: bearer('write'), 'content-type': 'application/json' }
   const pids = [stack.api.pid, worker.pid]
   const cpu0 = pids.map(cpuSeconds)

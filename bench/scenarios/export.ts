@@ -62,7 +62,15 @@ async function exportOnce(stack: BenchStack, worker: WorkerProcess, table: strin
   const { id } = JSON.parse(created.body.toString()) as { id: string }
   const started = Date.now()
   const deadline = started + 60_000 + expected // a minute, plus 1 ms per item
-  let view: { status: string; progress: number; processedItems: number; createdAt: string; completedAt: string | null; error: string | null; bytes: number | null }
+  let view: {
+    status: string
+    progress: number
+    processedItems: number
+    createdAt: string
+    completedAt: string | null
+    error: string | null
+    bytes: number | null
+  }
   const rss = { scanning: 0, assembling: 0 }
   let assemblySeen: number | undefined
   for (;;) {
@@ -114,7 +122,9 @@ export const exportJsonl: Scenario = {
       direct.close()
     }
     const seedMs = performance.now() - t0
-    log(`  seeded ${TABLE} with ${fmtInt(items)} items in ${(seedMs / 1000).toFixed(1)} s (${fmtInt((items * 1000) / seedMs)} items/s, ${SEED_LANES} parallel BatchWriteItem)`)
+    log(
+      `  seeded ${TABLE} with ${fmtInt(items)} items in ${(seedMs / 1000).toFixed(1)} s (${fmtInt((items * 1000) / seedMs)} items/s, ${SEED_LANES} parallel BatchWriteItem)`,
+    )
 
     const worker = await stack.startWorker('export worker', {
       DYNAMODB_ENDPOINT: stack.dynamoEndpoint,

@@ -1,13 +1,16 @@
 import type { Row } from '../lib/report.ts'
 import { batchWrites } from './batch-writes.ts'
 import { cacheHitGzip, cacheHitPlain } from './cache-hit.ts'
+import { coherence } from './coherence.ts'
 import type { Scenario, ScenarioContext } from './context.ts'
 import { exportJsonl } from './export.ts'
 import { latency } from './latency.ts'
 import { missPath } from './miss-path.ts'
+import { nearCacheOff } from './near-cache-off.ts'
 import { revalidation } from './revalidation.ts'
 import { stampede } from './stampede.ts'
 import { statsOverhead } from './stats-overhead.ts'
+import { streamsVisibility } from './streams-visibility.ts'
 
 /** Issue 8's scenarios, in its order. */
 export const SCENARIOS: readonly Scenario[] = [
@@ -20,6 +23,9 @@ export const SCENARIOS: readonly Scenario[] = [
   batchWrites,
   statsOverhead,
   latency,
+  nearCacheOff,
+  coherence,
+  streamsVisibility,
 ]
 
 /**
@@ -34,10 +40,13 @@ export const RUN_ORDER: readonly Scenario[] = [
   revalidation,
   statsOverhead,
   latency,
+  nearCacheOff,
   stampede,
   missPath,
   exportJsonl,
   batchWrites,
+  coherence,
+  streamsVisibility,
 ]
 
 const label = (s: Scenario) => `${s.id}. ${s.title}`

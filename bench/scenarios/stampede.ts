@@ -25,9 +25,7 @@ export const stampede: Scenario = {
         // Re-read the table description in both processes (another page), so only the measured page is cold.
         for (const api of apis) await httpRequest(`${api.baseUrl}/tables/${tables.cold}/items?limit=1`, { headers: { authorization: bearer('read') } })
         // Open every connection first, so all requests leave at once.
-        await Promise.all(
-          apis.flatMap((api, i) => Array.from({ length: perApi }, () => httpRequest(`${api.baseUrl}/health`, { agent: agents[i]! }))),
-        )
+        await Promise.all(apis.flatMap((api, i) => Array.from({ length: perApi }, () => httpRequest(`${api.baseUrl}/health`, { agent: agents[i]! }))))
         const [scansBefore, callsBefore] = [proxy.count('Scan', tables.cold), proxy.calls.length]
         const responses = await Promise.all(
           Array.from({ length: requests }, (_, n) =>

@@ -35,10 +35,12 @@ export function App() {
   useEffect(() => {
     const key = storedKey()
     if (!key) return
-    whoami(key).then(
-      (identity) => signedIn(key, identity),
-      () => signOut('expired'),
-    ).finally(() => setChecking(false))
+    whoami(key)
+      .then(
+        (identity) => signedIn(key, identity),
+        () => signOut('expired'),
+      )
+      .finally(() => setChecking(false))
   }, [])
 
   if (checking) return <Loading what="Checking the saved API key" />
@@ -68,25 +70,42 @@ export function App() {
         Skip to content
       </button>
       <header class="top">
-        <a class="brand" href={href(['tables'])}>dynacache</a>
+        <a class="brand" href={href(['tables'])}>
+          dynacache
+        </a>
         <nav aria-label="Sections">
           {nav.map((n) => (
-            <a key={n.id} href={href([n.id])} class={section === n.id ? 'section-link active' : 'section-link'} aria-current={section === n.id ? 'page' : undefined}>
+            <a
+              key={n.id}
+              href={href([n.id])}
+              class={section === n.id ? 'section-link active' : 'section-link'}
+              aria-current={section === n.id ? 'page' : undefined}
+            >
               {n.label}
             </a>
           ))}
         </nav>
         <div class="who" data-testid="who">
-          <span title="tenant">tenant <b data-testid="tenant">{who.tenant}</b></span>
+          <span title="tenant">
+            tenant <b data-testid="tenant">{who.tenant}</b>
+          </span>
           <span class="scopes" data-testid="scopes">
-            {who.scopes.map((s) => <span key={s} class="scope">{s}</span>)}
+            {who.scopes.map((s) => (
+              <span key={s} class="scope">
+                {s}
+              </span>
+            ))}
           </span>
           {who.tables ? <span title="tables this key may see">tables: {who.tables.join(', ')}</span> : null}
           <ThemeToggle />
-          <button type="button" class="link" onClick={() => signOut()}>Sign out</button>
+          <button type="button" class="link" onClick={() => signOut()}>
+            Sign out
+          </button>
         </div>
       </header>
-      <main id="main" tabIndex={-1}>{page}</main>
+      <main id="main" tabIndex={-1}>
+        {page}
+      </main>
     </div>
   )
 }

@@ -21,7 +21,10 @@ const TYPED_KEYS = new Set(['S', 'N', 'B', 'BOOL', 'NULL', 'SS', 'NS', 'BS', 'L'
 /** True when every attribute is a DynamoDB attribute value ({"S": "x"}), so the file is in the typed format. */
 function looksTyped(attrs: Record<string, unknown>): boolean {
   const values = Object.values(attrs)
-  return values.length > 0 && values.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && TYPED_KEYS.has(Object.keys(v)[0]!))
+  return (
+    values.length > 0 &&
+    values.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 1 && TYPED_KEYS.has(Object.keys(v)[0]!))
+  )
 }
 
 /** Typed files carry numbers as strings ({"N": "1.50"}), so plain JSON.parse loses no digit of them. */
@@ -37,7 +40,10 @@ function checkKey(attrs: Record<string, unknown>, key: KeyDef, typed: boolean, e
       if (t !== k.type) return `key attribute ${k.name} must be of type ${k.type}, got ${t ?? typeof v}`
     } else {
       const ok = k.type === 'N' ? typeof v === 'number' : k.type === 'S' ? typeof v === 'string' : false
-      if (!ok) return k.type === 'B' ? `key attribute ${k.name} is binary: use the typed format` : `key attribute ${k.name} must be a ${k.type === 'N' ? 'number' : 'string'}`
+      if (!ok)
+        return k.type === 'B'
+          ? `key attribute ${k.name} is binary: use the typed format`
+          : `key attribute ${k.name} must be a ${k.type === 'N' ? 'number' : 'string'}`
     }
   }
   if (exact) {
@@ -109,8 +115,7 @@ function parseCsv(text: string): Array<{ line: number; cells: string[] }> {
     else if (c === ',') {
       cells.push(cell)
       cell = ''
-    }
-    else if (c === '\n' || c === '\r') {
+    } else if (c === '\n' || c === '\r') {
       if (c === '\r' && text[i + 1] === '\n') i++
       cells.push(cell)
       rows.push({ line: rowLine, cells })

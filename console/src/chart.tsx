@@ -27,10 +27,7 @@ export function Chart(props: { title: string; times: number[]; series: ChartSeri
         height: 240,
         scales: { x: { time: true }, ...(props.max !== undefined ? { y: { range: [0, props.max] } } : {}) },
         axes: [axis, { ...axis, label: props.yLabel }],
-        series: [
-          {},
-          ...props.series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: props.points ?? false, size: 5 } })),
-        ],
+        series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: cssVar(s.color), width: 2, points: { show: props.points ?? false, size: 5 } }))],
       }
       plot.current = new uPlot(opts, [props.times, ...props.series.map((s) => s.values)] as uPlot.AlignedData, el)
     }

@@ -20,5 +20,4 @@ export async function whoami(key: string): Promise<Identity> {
 }
 
 /** What the API lets a key do: a scope, or admin, which may do everything. */
-export const can = (who: Identity | null, scope: Scope) =>
-  Boolean(who && (who.scopes.includes(scope) || who.scopes.includes('admin')))
+export const can = (who: Identity | null, scope: Scope) => Boolean(who && (who.scopes.includes(scope) || who.scopes.includes('admin')))

@@ -32,7 +32,12 @@ export function CacheBadge({ answer }: { answer: Pick<Answer<unknown>, 'xCache' 
   return (
     <span class={`cache-badge cache-${kind}`} data-testid="x-cache" title="X-Cache and Age headers of this answer">
       X-Cache: <b>{answer.xCache}</b>
-      {answer.age !== null ? <> · Age: <b data-testid="age">{answer.age}</b> s</> : null}
+      {answer.age !== null ? (
+        <>
+          {' '}
+          · Age: <b data-testid="age">{answer.age}</b> s
+        </>
+      ) : null}
     </span>
   )
 }
@@ -43,7 +48,11 @@ export function Value({ v, max }: { v: AttributeValue; max?: number }) {
   const marked = ['B', 'SS', 'NS', 'BS', 'NULL', 'BOOL', 'L', 'M'].includes(t)
   return (
     <span class={`value type-${t}`} title={`${TYPE_NAMES[t]}: ${shortText(v, 500)}`}>
-      {marked ? <abbr class="type-tag" title={TYPE_NAMES[t]}>{t}</abbr> : null}
+      {marked ? (
+        <abbr class="type-tag" title={TYPE_NAMES[t]}>
+          {t}
+        </abbr>
+      ) : null}
       {shortText(v, max)}
     </span>
   )

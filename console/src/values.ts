@@ -96,20 +96,28 @@ export function documentText(item: Item, indent = 2): string {
       case 'NULL':
         return 'null'
       case 'NS':
-        return array((val as string[]).map((n) => n), depth)
+        return array(
+          (val as string[]).map((n) => n),
+          depth,
+        )
       case 'SS':
       case 'BS':
-        return array((val as string[]).map((s) => JSON.stringify(s)), depth)
+        return array(
+          (val as string[]).map((s) => JSON.stringify(s)),
+          depth,
+        )
       case 'L':
-        return array((val as AttributeValue[]).map((x) => write(x, depth + 1)), depth)
+        return array(
+          (val as AttributeValue[]).map((x) => write(x, depth + 1)),
+          depth,
+        )
       case 'M':
         return object(val as Record<string, AttributeValue>, depth)
       default:
         return JSON.stringify(v)
     }
   }
-  const array = (parts: string[], depth: number) =>
-    parts.length === 0 ? '[]' : `[\n${parts.map((p) => pad(depth + 1) + p).join(',\n')}\n${pad(depth)}]`
+  const array = (parts: string[], depth: number) => (parts.length === 0 ? '[]' : `[\n${parts.map((p) => pad(depth + 1) + p).join(',\n')}\n${pad(depth)}]`)
   const object = (m: Record<string, AttributeValue>, depth: number) => {
     const keys = Object.keys(m)
     if (keys.length === 0) return '{}'

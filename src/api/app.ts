@@ -1,33 +1,33 @@
+import { FastifyOtelInstrumentation } from '@fastify/otel'
+import { fastifySSE } from '@fastify/sse'
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions, LogController } from 'fastify'
 import { loadApiKeys } from '../shared/api-keys.ts'
-import type { Config } from '../shared/config.ts'
+import type { ApiConfig } from '../shared/config.ts'
 import { loggerOptions } from '../shared/logger.ts'
 import { tracingEnabled } from '../shared/telemetry/tracing.ts'
-import { FastifyOtelInstrumentation } from '@fastify/otel'
 import auth, { enforceAuth } from './plugins/auth.ts'
 import bullBoard from './plugins/bull-board.ts'
+import cache, { type CachePluginOptions } from './plugins/cache.ts'
 import connections, { type ConnectionsOptions } from './plugins/connections.ts'
+import consoleUi, { type ConsoleOptions } from './plugins/console.ts'
 import errorHandler from './plugins/error-handler.ts'
 import limits, { serverLimits } from './plugins/limits.ts'
 import metrics, { metricsRoutes } from './plugins/metrics.ts'
 import rateLimit from './plugins/rate-limit.ts'
-import cache, { type CachePluginOptions } from './plugins/cache.ts'
 import requestLog from './plugins/request-log.ts'
 import security from './plugins/security.ts'
 import swagger from './plugins/swagger.ts'
 import tablesPolicy from './plugins/tables-policy.ts'
+import { createRequestIds } from './request-id.ts'
+import whoamiRoutes from './routes/auth/whoami.ts'
+import batchRoutes from './routes/batches/index.ts'
+import historyRoutes from './routes/cache/history.ts'
+import invalidateRoutes from './routes/cache/invalidate.ts'
 import statsRoutes from './routes/cache/stats.ts'
 import warmupRoutes from './routes/cache/warmup.ts'
-import tableRoutes from './routes/tables/index.ts'
-import invalidateRoutes from './routes/cache/invalidate.ts'
-import healthRoutes from './routes/health/index.ts'
-import batchRoutes from './routes/batches/index.ts'
 import exportRoutes from './routes/exports/index.ts'
-import { fastifySSE } from '@fastify/sse'
-import consoleUi, { type ConsoleOptions } from './plugins/console.ts'
-import historyRoutes from './routes/cache/history.ts'
-import whoamiRoutes from './routes/auth/whoami.ts'
-import { createRequestIds } from './request-id.ts'
+import healthRoutes from './routes/health/index.ts'
+import tableRoutes from './routes/tables/index.ts'
 
 export interface BuildOptions {
   /** Overrides the pino options derived from config (tests capture logs through this). */
@@ -41,7 +41,7 @@ export interface BuildOptions {
 }
 
 /** The API as a Fastify instance, ready but not listening: plugins first, then routes. */
-export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(config: ApiConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   // Read first: a bad API_KEYS_FILE stops start-up (ConfigError) before any connection is opened.
   const apiKeys = loadApiKeys(config)
   const logger = options.logger ?? loggerOptions(config, 'dynacache-api')

@@ -72,9 +72,7 @@ export function createKeyBudget(redis: BudgetRedis, options: BudgetOptions) {
     try {
       // The window starts with the fleet's first lease (as @fastify/rate-limit's store does): no clock
       // alignment, and every process learns its end from the counter's own expiry.
-      const results = (await redis.multi().set(key, 0, 'PX', windowMs, 'NX').incrby(key, size).pttl(key).exec()) as
-        | Array<[Error | null, unknown]>
-        | null
+      const results = (await redis.multi().set(key, 0, 'PX', windowMs, 'NX').incrby(key, size).pttl(key).exec()) as Array<[Error | null, unknown]> | null
       const failed = results?.find(([err]) => err)
       if (!results || failed) throw failed?.[0] ?? new Error('no reply')
       const total = Number(results[1]![1])

@@ -27,15 +27,11 @@ export function formatBanner(info: BannerInfo): string {
   const api = `http://localhost:${info.port}`
   const readKey = info.devKeys?.keys.read ?? '<a read key from API_KEYS>'
   const adminKey = info.devKeys ? 'the admin key below' : 'an admin key from API_KEYS'
-  const row = (label: string, value: string, note = '') =>
-    `  ${label.padEnd(13)} ${value}${note ? `   (${note})` : ''}`
+  const row = (label: string, value: string, note = '') => `  ${label.padEnd(13)} ${value}${note ? `   (${note})` : ''}`
   const keyRows = info.devKeys
     ? [
         `  Dev API keys (saved in ${info.keysFile}; delete it for new ones):`,
-        ...SCOPES.map(
-          (scope) =>
-            `    ${scope.padEnd(7)} ${info.devKeys!.keys[scope]}   scopes: ${DEV_KEY_SCOPES[scope].join(', ')}`,
-        ),
+        ...SCOPES.map((scope) => `    ${scope.padEnd(7)} ${info.devKeys!.keys[scope]}   scopes: ${DEV_KEY_SCOPES[scope].join(', ')}`),
       ]
     : ['  API keys: from API_KEYS in your environment']
   const lines = [

@@ -101,8 +101,7 @@ type Random = ReturnType<typeof random>
 const rngFor = (table: number, index: number) => random(Math.imul(index + 1, 0x9e3779b1) ^ table)
 
 const FIRST = 'Ada Alan Grace Linus Margaret Dennis Barbara Ken Frances Edsger Radia Tim'.split(' ')
-const LAST =
-  'Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Allen Dijkstra Perlman Kay'.split(' ')
+const LAST = 'Lovelace Turing Hopper Torvalds Hamilton Ritchie Liskov Thompson Allen Dijkstra Perlman Kay'.split(' ')
 const CITIES = ['Lisbon', 'Berlin', 'Austin', 'Osaka', 'Nairobi', 'Lima', 'Oslo', 'Perth', 'Montreal', 'Pune']
 const TAGS = ['beta', 'vip', 'newsletter', 'mobile', 'churn-risk', 'early-adopter', 'b2b', 'student']
 const STATUSES = ['pending', 'paid', 'shipped', 'delivered', 'cancelled', 'refunded'] as const
@@ -121,8 +120,7 @@ function money(cents: number): string {
   return `${sign}${Math.floor(abs / 100)}${frac ? `.${frac}` : ''}`
 }
 
-const isoDate = (rng: Random) =>
-  new Date(Date.UTC(2020, 0, 1) + rng.int(0, 6 * 365 * 24 * 3600) * 1000).toISOString()
+const isoDate = (rng: Random) => new Date(Date.UTC(2020, 0, 1) + rng.int(0, 6 * 365 * 24 * 3600) * 1000).toISOString()
 
 const text = (rng: Random, bytes: number) => {
   const parts: string[] = []
@@ -220,8 +218,7 @@ export function demoOrder(i: number, users: number): Item {
     weightsKg: { NS: [...new Set(lines.map(() => money(rng.int(1, 2500))))] },
   }
   if (rng.chance(0.25)) item.discount = N(money(-rng.int(100, 2500)))
-  if (rng.chance(0.15))
-    item.couponCodes = { SS: rng.some(['WELCOME', 'SPRING', 'VIP10', 'FREESHIP'], rng.int(1, 2)) }
+  if (rng.chance(0.15)) item.couponCodes = { SS: rng.some(['WELCOME', 'SPRING', 'VIP10', 'FREESHIP'], rng.int(1, 2)) }
   if (rng.chance(0.1)) item.attachments = { BS: [rng.bytes(24), rng.bytes(24)] }
   if (rng.chance(0.2)) item.note = { NULL: true }
   if (i === 1) item.preciseAmount = N(PRECISE_NUMBER)

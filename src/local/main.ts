@@ -1,18 +1,18 @@
 import { mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Config, ConfigError, loadConfig } from '../shared/config.ts'
+import { loadConfig, loadConfigOrExit } from '../shared/config.ts'
 import { type AppName, type AppProcess, startApp, waitForHealth } from './app-processes.ts'
 import { formatBanner, type ServiceLine } from './banner.ts'
 import { apiKeysSpec, loadOrCreateDevKeys } from './dev-keys.ts'
 import { friendlyPort, isFree } from './friendly-port.ts'
 import { isStackProcess, relayToOwnProcessGroup } from './process-group.ts'
 import { runtimeNotice, SDK_WARNING_SWITCH } from './runtime-notice.ts'
-import { acquireStackLock, StackBusyError, type StackLock } from './stack-lock.ts'
 import { seedDemoTables } from './seed.ts'
 import { startDynalite } from './services/dynalite.ts'
 import { startEmbeddedRedis } from './services/redis.ts'
 import { startSes } from './services/ses.ts'
+import { acquireStackLock, StackBusyError, type StackLock } from './stack-lock.ts'
 
 const DATA_DIR = '.data'
 const DYNAMO_DIR = join(DATA_DIR, 'dynamodb')
@@ -50,8 +50,7 @@ interface Service extends ServiceLine {
   stop(): Promise<void>
 }
 
-const given = (url: string, variable: string): Promise<Service> =>
-  Promise.resolve({ url, source: `from ${variable}`, embedded: false, stop: async () => {} })
+const given = (url: string, variable: string): Promise<Service> => Promise.resolve({ url, source: `from ${variable}`, embedded: false, stop: async () => {} })
 
 const say = (line: string) => process.stdout.write(`dynacache: ${line}\n`)
 
@@ -61,14 +60,7 @@ async function runStack(): Promise<void> {
   process.env[SDK_WARNING_SWITCH] ??= 'true'
   const notice = runtimeNotice()
   if (notice) say(notice)
-  let config: Config
-  try {
-    config = loadConfig(local.env)
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err
-    process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
-    process.exit(1)
-  }
+  const config = loadConfigOrExit('local', local.env)
 
   const apps: AppProcess[] = []
   let lock: StackLock | undefined
@@ -89,9 +81,7 @@ async function runStack(): Promise<void> {
     const [redis, dynamo, ses] = services
     for (const service of [ses, dynamo, redis]) {
       const started = await service?.catch(() => undefined)
-      await started
-        ?.stop()
-        .catch((err: Error) => process.stderr.write(`dynacache: ${started.url}: ${err.message}\n`))
+      await started?.stop().catch((err: Error) => process.stderr.write(`dynacache: ${started.url}: ${err.message}\n`))
     }
     await lock.release()
     say('stopped')
@@ -101,11 +91,7 @@ async function runStack(): Promise<void> {
   // The relaying parent is gone (killed, or its terminal closed): nobody is left to press Ctrl-C.
   process.on('disconnect', () => void stop(0))
   const onAppExit = (name: AppName, code: number | null, signal: NodeJS.Signals | null) => {
-    if (!stopping)
-      void stop(
-        1,
-        `the ${name} process exited unexpectedly (${signal ?? `exit code ${code}`}); stopping everything`,
-      )
+    if (!stopping) void stop(1, `the ${name} process exited unexpectedly (${signal ?? `exit code ${code}`}); stopping everything`)
   }
 
   try {

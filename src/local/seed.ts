@@ -27,12 +27,7 @@ export interface SeedOptions {
   concurrency?: number
   /** Stops seeding between batches (Ctrl-C during the first start). */
   signal?: AbortSignal
-  onTable?: (event: {
-    table: string
-    action: 'seeding' | 'seeded' | 'reused'
-    items: number
-    ms: number
-  }) => void
+  onTable?: (event: { table: string; action: 'seeding' | 'seeded' | 'reused'; items: number; ms: number }) => void
 }
 
 /** The DynamoDB to fill: a local stand-in (dynalite or DynamoDB Local). */
@@ -133,13 +128,7 @@ async function createTable(client: DynamoDBClient, input: CreateTableCommandInpu
 }
 
 /** `concurrency` loops share one generator, each taking the next 25 items as soon as it is free. */
-async function writeAll(
-  client: DynamoDBClient,
-  table: string,
-  items: Iterator<Item>,
-  concurrency: number,
-  signal: AbortSignal | undefined,
-): Promise<void> {
+async function writeAll(client: DynamoDBClient, table: string, items: Iterator<Item>, concurrency: number, signal: AbortSignal | undefined): Promise<void> {
   const nextBatch = (): WriteRequest[] => {
     const batch: WriteRequest[] = []
     for (let r = items.next(); !r.done; r = items.next()) {
@@ -158,12 +147,7 @@ async function writeAll(
 }
 
 /** One BatchWriteItem, resending UnprocessedItems with backoff until none are left. */
-async function writeBatch(
-  client: DynamoDBClient,
-  table: string,
-  batch: WriteRequest[],
-  signal?: AbortSignal,
-) {
+async function writeBatch(client: DynamoDBClient, table: string, batch: WriteRequest[], signal?: AbortSignal) {
   let pending = batch
   for (let round = 0; pending.length > 0; round++) {
     if (round === MAX_UNPROCESSED_ROUNDS) {

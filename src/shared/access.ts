@@ -1,4 +1,4 @@
-/** Scopes an API key can carry (product.md, Auth). */
+/** Scopes an API key can carry (docs/security.md, Security model). */
 export const SCOPES = ['read', 'write', 'export', 'admin'] as const
 export type Scope = (typeof SCOPES)[number]
 
@@ -57,16 +57,22 @@ const tableNameRe = new RegExp(TABLE_NAME_PATTERN)
 export const isValidTableName = (name: string) => tableNameRe.test(name)
 
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.')
   return new RegExp(`^${body}$`)
 }
 
 /** TABLES_ALLOW / TABLES_DENY as one predicate: allowed by a glob and denied by none. */
 export function createTablePolicy(allow: string, deny: string): (table: string) => boolean {
   const toList = (s: string) =>
-    s.split(',').map((g) => g.trim()).filter(Boolean).map(globToRegExp)
+    s
+      .split(',')
+      .map((g) => g.trim())
+      .filter(Boolean)
+      .map(globToRegExp)
   const allowed = toList(allow)
   const denied = toList(deny)
-  return (table) =>
-    isValidTableName(table) && allowed.some((re) => re.test(table)) && !denied.some((re) => re.test(table))
+  return (table) => isValidTableName(table) && allowed.some((re) => re.test(table)) && !denied.some((re) => re.test(table))
 }

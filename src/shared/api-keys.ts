@@ -1,14 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import {
-  createPrincipal,
-  parseApiKeys,
-  type Principal,
-  SCOPES,
-  type Scope,
-  TABLE_GLOB_PATTERN,
-  TENANT_PATTERN,
-} from './access.ts'
+import { createPrincipal, type Principal, parseApiKeys, SCOPES, type Scope, TABLE_GLOB_PATTERN, TENANT_PATTERN } from './access.ts'
 import { type Config, ConfigError, isWellKnown, WELL_KNOWN_SECRETS } from './config.ts'
 
 /** One configured key: the SHA-256 of its value (what is compared) and who it makes the caller. */

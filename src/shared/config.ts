@@ -3,12 +3,11 @@ import { Value } from 'typebox/value'
 
 /**
  * Every environment variable dynacache reads. The schema is the single source: the type comes from
- * it, the README table is checked against it, and nothing else in the code reads process.env.
+ * it, docs/configuration.md is generated from it, and nothing else in the code reads process.env.
  */
 const Int = (def: number, min: number, description: string, max?: number) =>
   Type.Integer({ default: def, minimum: min, ...(max === undefined ? {} : { maximum: max }), description })
-const Ratio = (def: number, description: string) =>
-  Type.Number({ default: def, minimum: 0, maximum: 1, description })
+const Ratio = (def: number, description: string) => Type.Number({ default: def, minimum: 0, maximum: 1, description })
 
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'production', description: 'development enables pretty logs' }),
@@ -35,14 +34,17 @@ export const ConfigSchema = Type.Object({
   SES_FROM_EMAIL: Type.String({ default: 'noreply@localhost', minLength: 3, description: 'sender address' }),
   API_KEYS: Type.Optional(
     Type.String({
-      pattern: '^[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*(;[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*)*;?$',
-      description: '`key:scope,scope;key2:scope`, keys of 16+ characters, scopes read, write, export, admin: keys of the default tenant that see every table (the API needs this or API_KEYS_FILE)',
+      pattern:
+        '^[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*(;[^:;,\\s]{16,}:(read|write|export|admin)(,(read|write|export|admin))*)*;?$',
+      description:
+        '`key:scope,scope;key2:scope`, keys of 16+ characters, scopes read, write, export, admin: keys of the default tenant that see every table (the API needs this or API_KEYS_FILE)',
     }),
   ),
   API_KEYS_FILE: Type.Optional(
     Type.String({
       minLength: 1,
-      description: 'path to a JSON list of keys with their tenant and tables: `{ "key" or "sha256", "scopes", "tenant"?, "tables"? }` (README, Security model); with API_KEYS or instead of it',
+      description:
+        'path to a JSON list of keys with their tenant and tables: `{ "key" or "sha256", "scopes", "tenant"?, "tables"? }` (docs/security.md, Security model); with API_KEYS or instead of it',
     }),
   ),
   TABLES_ALLOW: Type.String({ default: '*', description: 'comma-separated table-name globs the API may expose' }),
@@ -55,15 +57,30 @@ export const ConfigSchema = Type.Object({
   STATS_TTL: Int(86400, 60, 'seconds statistics counters live'),
   STALE_THRESHOLD: Ratio(0.75, 'an entry older than ttl x this is stale: served at once, refreshed in the background'),
   STALE_IF_ERROR_TTL: Int(86400, 0, 'seconds past its ttl an entry is kept to be served when DynamoDB fails'),
-  STALE_IF_ERROR_SHORT_TTL: Int(300, 0, 'seconds past its ttl a negative (404) entry or a query page is kept for stale-if-error (instead of STALE_IF_ERROR_TTL)'),
+  STALE_IF_ERROR_SHORT_TTL: Int(
+    300,
+    0,
+    'seconds past its ttl a negative (404) entry or a query page is kept for stale-if-error (instead of STALE_IF_ERROR_TTL)',
+  ),
   CACHE_CHUNK_BYTES: Int(524288, 1024, 'cached values larger than this are stored in chunks of this size'),
+  INVALIDATION_MODE: Type.Union([Type.Literal('hard'), Type.Literal('soft')], {
+    default: 'hard',
+    description:
+      'how an invalidation treats the entries it hits when the caller says nothing (mode=): hard = the next read misses and waits for DynamoDB; soft = served once more as STALE (Cache-Status detail=invalidated) while one refresh is queued',
+  }),
   NEAR_CACHE_TTL_MS: Int(1000, 0, 'ms an API process answers a hot hit from memory before asking Redis again (0 = off); invalidations reach it at once'),
   NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of bodies (gzip, and inflated for clients without gzip) each API process keeps in its near cache'),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(
-    Type.String({ pattern: '^https?://', description: 'OTLP/HTTP base URL (e.g. http://otel-collector:4318): when set, every process exports OpenTelemetry traces there; off otherwise' }),
+    Type.String({
+      pattern: '^https?://',
+      description: 'OTLP/HTTP base URL (e.g. http://otel-collector:4318): when set, every process exports OpenTelemetry traces there; off otherwise',
+    }),
   ),
   CURSOR_SECRET: Type.Optional(
-    Type.String({ minLength: 16, description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API and the workers, the same value)' }),
+    Type.String({
+      minLength: 16,
+      description: 'HMAC key for cursors and download tokens, 16+ characters (required for the API and the workers, the same value)',
+    }),
   ),
   PREFETCH_INTERVAL_S: Int(300, 5, 'seconds between popular-table prefetch runs'),
   PREFETCH_TOP: Int(5, 0, 'how many popular tables each prefetch run refreshes'),
@@ -74,7 +91,12 @@ export const ConfigSchema = Type.Object({
   EXPORT_DIR: Type.String({ default: './.data/exports', description: 'directory for local export files' }),
   EXPORT_S3_BUCKET: Type.Optional(Type.String({ minLength: 3, description: 'bucket for exports when EXPORT_STORAGE=s3' })),
   EXPORT_SEGMENTS: Int(4, 1, 'parallel scan segments per export', 64),
-  EXPORT_PAGE_LIMIT: Int(1000, 0, "items per Scan page of an export: its checkpoint, progress and cancel step and a worker's memory per segment; 0 = DynamoDB's pages of up to 1 MB", 100000),
+  EXPORT_PAGE_LIMIT: Int(
+    1000,
+    0,
+    "items per Scan page of an export: its checkpoint, progress and cancel step and a worker's memory per segment; 0 = DynamoDB's pages of up to 1 MB",
+    100000,
+  ),
   S3_ENDPOINT: Type.Optional(
     Type.String({ pattern: '^https?://', description: 'endpoint of an S3-compatible store (path-style requests); AWS S3 when unset' }),
   ),
@@ -89,6 +111,21 @@ export const ConfigSchema = Type.Object({
   WORKER_QUEUES: Type.String({ default: 'all', description: 'comma-separated queue names a worker serves, or all' }),
   WORKER_CONCURRENCY: Int(4, 1, 'jobs a worker process runs at once per queue', 256),
   JOB_STALL_MS: Int(30000, 500, 'a job whose worker stopped renewing its lock this long ago is handed to another worker'),
+  STREAMS_FOLLOW: Type.String({
+    default: 'off',
+    pattern: '^(off|auto|[A-Za-z0-9_.*?-]+(\\s*,\\s*[A-Za-z0-9_.*?-]+)*)$',
+    description:
+      'DynamoDB Streams the workers follow so the cache sees writes from any client: off, auto (every allowed table whose stream is enabled) or comma-separated table globs (those of them); off by default because it reads every stream record',
+  }),
+  DYNAMODB_STREAMS_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: "DynamoDB Streams endpoint URL (the region's when unset)" })),
+  STREAMS_POLL_MS: Int(250, 20, 'ms between reads of a shard that had no new records (the floor of how late a write becomes visible)'),
+  STREAMS_LEASE_MS: Int(10000, 500, 'a shard lease its worker stopped renewing this long ago is taken over by another worker'),
+  STREAMS_PASS_MS: Int(5000, 500, 'ms one streams-follow job follows its table before the next scheduled job takes over'),
+  STREAMS_DISCOVER_S: Int(60, 1, 'seconds between looks for streams enabled or disabled since'),
+  STREAMS_AUDIT: Type.Boolean({
+    default: false,
+    description: 'true: keep the sequence numbers applied per shard in Redis lists (the last 10,000), for audits and tests',
+  }),
   SHUTDOWN_TIMEOUT_MS: Int(30000, 100, 'bound on graceful shutdown'),
   DYNAMO_TIMEOUT_MS: Int(3000, 50, 'per-call DynamoDB timeout'),
   SLOW_CALL_MS: Int(100, 1, 'DynamoDB calls slower than this are logged as slow'),
@@ -96,14 +133,22 @@ export const ConfigSchema = Type.Object({
   BREAKER_RECOVERY_MS: Int(60000, 100, 'how long the breaker stays open before it tries again'),
   DYNAMO_READ_BUDGET: Int(0, 0, 'read units per second per table shared by API and workers; 0 = unlimited'),
   USER_RESERVED_SHARE: Ratio(0.5, 'share of the read budget background jobs may never take'),
-  DYNAMO_WRITE_BUDGET: Int(0, 0, 'write units per second per table shared by every batch-writing worker; 0 = unlimited'),
+  DYNAMO_WRITE_BUDGET: Int(
+    0,
+    0,
+    "write units per second per table shared by every batch-writing worker and the API's single-item writes (a unit each at least); 0 = unlimited",
+  ),
   RATE_LIMIT_PER_MIN: Int(600, 1, 'requests per minute per API key'),
   FILTER_MAX_BYTES: Int(16384, 64, 'bytes a `filter` (of a query or an export) may have'),
   TENANT_EXPORTS_MAX: Int(10, 1, 'exports a tenant may have queued or processing at once'),
   TENANT_BATCHES_MAX: Int(50, 1, 'batches a tenant may have unfinished (queued, processing or retrying) at once'),
   TENANT_BATCHES_MB: Int(256, 1, 'MB of operations (as stored, gzip) the unfinished batches of a tenant may hold'),
   KEY_STREAMS_MAX: Int(100, 1, 'Server-Sent Events streams one API key may have open at once, fleet-wide'),
-  REQUEST_TIMEOUT_MS: Int(60000, 100, 'ms a client has to send a whole request (headers and body, a 16 MB batch included); 408 and the connection closed after'),
+  REQUEST_TIMEOUT_MS: Int(
+    60000,
+    100,
+    'ms a client has to send a whole request (headers and body, a 16 MB batch included); 408 and the connection closed after',
+  ),
   CONNECTION_TIMEOUT_MS: Int(120000, 100, 'ms a connection may stay idle (no bytes either way) before it is closed; event streams are exempt'),
   MAX_CONNECTIONS: Int(4096, 1, 'open connections an API process accepts; further ones are closed at once'),
   CORS_ORIGINS: Type.String({
@@ -111,8 +156,17 @@ export const ConfigSchema = Type.Object({
     pattern: '^(\\*|https?://[^,\\s/]+/?(\\s*,\\s*https?://[^,\\s/]+/?)*)?$',
     description: 'comma-separated origins (https://dash.example.com) allowed to call the API from a browser, * for any; empty = no CORS',
   }),
+  // Spelled out: a union of a mapped array would type LOG_LEVEL as never.
   LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
     { default: 'info', description: 'pino log level' },
   ),
 })
@@ -126,10 +180,26 @@ export const REQUIRED_FOR = {
   api: ['REDIS_URL', 'CURSOR_SECRET'],
   // Workers sign download links in export emails and decode the cursors of paged entries they refresh.
   worker: ['REDIS_URL', 'CURSOR_SECRET'],
+  // The local all-in-one stack starts what it is not given (Redis, DynamoDB, SES) and makes dev keys.
+  local: [],
   any: [],
 } as const satisfies Record<string, readonly ConfigKey[]>
 
 export type ProcessRole = keyof typeof REQUIRED_FOR
+
+/**
+ * Config as a process role has it: the variables the role requires are plain values, never undefined.
+ * Distributes over a union of roles (a role known only at run time gets a union of their configs).
+ */
+export type RoleConfig<R extends ProcessRole> = R extends ProcessRole
+  ? Config & { readonly [K in (typeof REQUIRED_FOR)[R][number]]-?: NonNullable<Config[K]> }
+  : never
+/** The API's config (src/api/server.ts). */
+export type ApiConfig = RoleConfig<'api'>
+/** A worker's config (src/workers/main.ts). */
+export type WorkerConfig = RoleConfig<'worker'>
+/** The local all-in-one stack's config (src/local/main.ts), before it starts the API and a worker. */
+export type LocalConfig = RoleConfig<'local'>
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -139,7 +209,7 @@ export class ConfigError extends Error {
  * Validates the environment once and returns a frozen Config. Throws ConfigError whose message is
  * one line naming the first bad variable and what it expects.
  */
-export function loadConfig(env: Record<string, string | undefined>, role: ProcessRole = 'any'): Config {
+export function loadConfig<R extends ProcessRole = 'any'>(env: Record<string, string | undefined>, role: R = 'any' as R): RoleConfig<R> {
   const known = Object.keys(ConfigSchema.properties) as ConfigKey[]
   const input: Record<string, unknown> = {}
   for (const key of known) {
@@ -168,7 +238,8 @@ export function loadConfig(env: Record<string, string | undefined>, role: Proces
     throw new ConfigError('EXPORT_S3_BUCKET is required when EXPORT_STORAGE=s3')
   }
   if (value.NODE_ENV === 'production') refuseDevSecrets(value)
-  return Object.freeze(value) as Config
+  // The required variables were checked above, so the role's narrower type holds.
+  return Object.freeze(value) as RoleConfig<R>
 }
 
 /** Secrets published in docker-compose.yml and the docs: anyone can read them, so production refuses them. */
@@ -194,15 +265,14 @@ function refuseDevSecrets(value: Static<typeof ConfigSchema>): void {
 
 function describe(key: ConfigKey): string {
   const schema = ConfigSchema.properties[key] as { description?: string; type?: string }
-  const kind =
-    schema.type === 'integer' ? 'an integer, ' : schema.type === 'number' ? 'a number, ' : schema.type === 'boolean' ? 'true or false, ' : ''
+  const kind = schema.type === 'integer' ? 'an integer, ' : schema.type === 'number' ? 'a number, ' : schema.type === 'boolean' ? 'true or false, ' : ''
   return `${kind}${schema.description ?? ''}`
 }
 
 /** Loads config for an entry point; on a bad value prints one line and exits 1 (no stack trace). */
-export function loadConfigOrExit(role: ProcessRole): Config {
+export function loadConfigOrExit<R extends ProcessRole>(role: R, env: Record<string, string | undefined> = process.env): RoleConfig<R> {
   try {
-    return loadConfig(process.env, role)
+    return loadConfig(env, role)
   } catch (err) {
     return exitOnConfigError(err)
   }
@@ -215,7 +285,7 @@ export function exitOnConfigError(err: unknown): never {
   process.exit(1)
 }
 
-/** The schema's variables with default and description, for the README and its drift test. */
+/** The schema's variables with default and description, for docs/configuration.md and its drift test. */
 export function configReference(): Array<{ name: string; default: string; description: string }> {
   return Object.entries(ConfigSchema.properties).map(([name, s]) => {
     const schema = s as { default?: unknown; description?: string }

@@ -38,19 +38,19 @@ export function createCursorCodec(secret: string): CursorCodec {
 
     decode(cursor, binding) {
       const dot = cursor.indexOf('.')
-      if (dot <= 0 || cursor.length > 8192) throw errors.DC_ERR_INVALID_CURSOR()
+      if (dot <= 0 || cursor.length > 8192) throw new errors.DC_ERR_INVALID_CURSOR()
       const payload = cursor.slice(0, dot)
       const signature = Buffer.from(cursor.slice(dot + 1), 'base64url')
       const expected = sign(payload)
-      if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw errors.DC_ERR_INVALID_CURSOR()
+      if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) throw new errors.DC_ERR_INVALID_CURSOR()
       let parsed: { k?: EncodedKey; b?: string }
       try {
         parsed = JSON.parse(Buffer.from(payload, 'base64url').toString())
       } catch {
-        throw errors.DC_ERR_INVALID_CURSOR()
+        throw new errors.DC_ERR_INVALID_CURSOR()
       }
       if (parsed.b !== bindingDigest(binding) || typeof parsed.k !== 'object' || parsed.k === null) {
-        throw errors.DC_ERR_INVALID_CURSOR()
+        throw new errors.DC_ERR_INVALID_CURSOR()
       }
       const key: PageKey = {}
       for (const [name, value] of Object.entries(parsed.k)) {

@@ -27,6 +27,12 @@ export const errors = {
   DC_ERR_INVALID_FILTER: createError('DC_ERR_INVALID_FILTER', '%s', 400),
   DC_ERR_FILTER_TOO_LARGE: createError('DC_ERR_FILTER_TOO_LARGE', 'The filter is %s bytes, more than the %s bytes allowed', 400),
 
+  // Writes of single items and invalidations
+  DC_ERR_CONDITION_FAILED: createError('DC_ERR_CONDITION_FAILED', '%s', 412),
+  DC_ERR_INVALID_CONDITION: createError('DC_ERR_INVALID_CONDITION', '%s', 400),
+  DC_ERR_INVALID_ITEM: createError('DC_ERR_INVALID_ITEM', '%s', 400),
+  DC_ERR_INVALID_UPDATE: createError('DC_ERR_INVALID_UPDATE', '%s', 400),
+
   // Dependencies
   DC_ERR_DYNAMO_UNAVAILABLE: createError('DC_ERR_DYNAMO_UNAVAILABLE', 'DynamoDB is unavailable: %s', 503),
   DC_ERR_DYNAMO_THROTTLED: createError('DC_ERR_DYNAMO_THROTTLED', 'DynamoDB is throttling reads of %s', 503),
@@ -44,14 +50,14 @@ export const errors = {
   DC_ERR_SCHEDULE_NOT_FOUND: createError('DC_ERR_SCHEDULE_NOT_FOUND', "Export schedule '%s' not found", 404),
   DC_ERR_BATCH_NOT_FOUND: createError('DC_ERR_BATCH_NOT_FOUND', "Batch '%s' not found", 404),
   DC_ERR_BATCH_INVALID: createError('DC_ERR_BATCH_INVALID', '%s', 400),
-  DC_ERR_IDEMPOTENCY_CONFLICT: createError(
-    'DC_ERR_IDEMPOTENCY_CONFLICT',
-    'Idempotency-Key was already used with a different request body',
-    409,
-  ),
+  DC_ERR_IDEMPOTENCY_CONFLICT: createError('DC_ERR_IDEMPOTENCY_CONFLICT', 'Idempotency-Key was already used with a different request body', 409),
 
   // Quotas (per tenant or per key, fleet-wide)
-  DC_ERR_EXPORT_QUOTA: createError('DC_ERR_EXPORT_QUOTA', 'This tenant already has %s exports queued or processing, the most it may have at once; retry when one finishes', 429),
+  DC_ERR_EXPORT_QUOTA: createError(
+    'DC_ERR_EXPORT_QUOTA',
+    'This tenant already has %s exports queued or processing, the most it may have at once; retry when one finishes',
+    429,
+  ),
   DC_ERR_BATCH_QUOTA: createError('DC_ERR_BATCH_QUOTA', '%s', 429),
   DC_ERR_STREAM_QUOTA: createError('DC_ERR_STREAM_QUOTA', 'This API key already has %s event streams open, the most it may have at once', 429),
 

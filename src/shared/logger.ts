@@ -1,4 +1,4 @@
-import { pino, type Logger, type LoggerOptions } from 'pino'
+import { type Logger, type LoggerOptions, pino } from 'pino'
 import type { Config } from './config.ts'
 
 export type { Logger }
@@ -11,23 +11,14 @@ export interface LogSink {
 }
 
 /** Paths that must never reach a log line: credentials and signed tokens. */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'authorization',
-  'req.query.token',
-  'token',
-]
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'authorization', 'req.query.token', 'token']
 
 export function loggerOptions(config: Pick<Config, 'LOG_LEVEL' | 'NODE_ENV'>, name: string): LoggerOptions {
   return {
     name,
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    ...(config.NODE_ENV === 'development'
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } }
-      : {}),
+    ...(config.NODE_ENV === 'development' ? { transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname' } } } : {}),
   }
 }
 

@@ -1,26 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { CallObservation } from './dynamo/gateway.ts'
+import { httpCells, readCells } from './metrics-cells.ts'
+import { addBreakerGauge, addExportOutcomes, addQueueCollectors, addRedisGauge, type QueueSource, withTimeout } from './metrics-scrape.ts'
+import { addStreamsCollectors, type StreamsTableState } from './metrics-streams.ts'
+
+export type { QueueLike, QueueSource } from './metrics-scrape.ts'
 
 /** What a cached read answered with, as the metrics count it. */
 export type CacheOutcomeLabel = 'hit' | 'miss' | 'stale' | 'bypass' | 'error'
-
-/** The part of a BullMQ Queue the metrics read at scrape time. */
-export interface QueueLike {
-  getJobCounts(...types: string[]): Promise<Record<string, number>>
-  getJobs(
-    types: Array<'completed' | 'waiting'>,
-    start?: number,
-    end?: number,
-    asc?: boolean,
-  ): Promise<Array<{ timestamp?: number; delay?: number; processedOn?: number; finishedOn?: number } | undefined>>
-}
-
-export interface QueueSource {
-  readonly names: readonly string[]
-  queue(name: string): QueueLike
-  /** False while Redis is down: the scrape then reports no queue values instead of waiting. */
-  ready(): boolean
-}
 
 export interface Metrics {
   /** One registry per process role instance: several apps in one process never share metrics. */
@@ -50,33 +37,15 @@ export interface Metrics {
   addRedisGauge(ready: () => boolean): void
   /** Fleet-wide counts of exports by terminal status, read from Redis at scrape time within `timeoutMs`. */
   addExportOutcomes(read: () => Promise<Record<string, string | number>>, timeoutMs: number): void
+  /** The Streams follower's fleet-wide dynacache_streams_* metrics, read at scrape time within `timeoutMs`. */
+  addStreamsCollectors(read: () => Promise<StreamsTableState[]>, timeoutMs: number): void
   /** The Prometheus text exposition. */
   render(): Promise<string>
   readonly contentType: string
 }
 
-const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'paused', 'completed', 'failed'] as const
-const BREAKER_STATES = ['closed', 'half-open', 'open'] as const
-const EXPORT_END_STATES = ['completed', 'failed', 'cancelled'] as const
-/** Completed jobs a scrape looks at for the duration quantiles. */
-const RECENT_JOBS = 100
-const QUANTILES = [0.5, 0.9, 0.99] as const
 const MAX_TABLE_LABELS = 500
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] as const
-
-function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  work.catch(() => {})
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
-}
-
-function quantile(sorted: number[], q: number): number {
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))
-  return sorted[index]!
-}
 
 /** A Prometheus registry with dynacache's metrics; no global state, so it is safe to create many. */
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -122,55 +91,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registers,
   })
 
-  // Label sets made once and reused: prom-client otherwise hashes a labels object on every call. The
-  // first inc goes through prom-client (creating the series), later ones add to its cell in place.
-  type CounterCell = { value: number; labels: Record<string, string> }
-  const counterMap = (cacheReads as unknown as { hashMap?: Record<string, CounterCell> })
-  const readCells = new Map<string, CounterCell | null>()
-  const countRead = (table: string, outcome: CacheOutcomeLabel) => {
-    const key = `${outcome} ${table}`
-    const cell = readCells.get(key)
-    if (cell) {
-      cell.value += 1
-      return
-    }
-    cacheReads.inc({ table, outcome })
-    if (cell === null) return
-    const found = Object.values(counterMap.hashMap ?? {}).find((c) => c.labels?.table === table && c.labels?.outcome === outcome)
-    readCells.set(key, found && typeof found.value === 'number' ? found : null)
-  }
-
-  // Bounded: routes are the app's patterns (plus 'unmatched'), methods and status codes few. Each label
-  // set's cell is created once (zero()) and then updated in place; prom-client's observe() would hash
-  // and validate the labels object on every request. Falls back to observe() if its internals change.
-  type Cell = { sum: number; count: number; bucketValues: Record<number, number> }
-  const internals = httpDuration as unknown as { hashMap?: Record<string, Cell & { labels: Record<string, string> }> }
-  const httpCells = new Map<string, Cell | ((seconds: number) => void)>()
-  const cellOf = (labels: Record<'method' | 'route' | 'status_code', string>) => {
-    httpDuration.zero(labels)
-    const found = Object.values(internals.hashMap ?? {}).find(
-      (c) => c.labels?.method === labels.method && c.labels?.route === labels.route && c.labels?.status_code === labels.status_code,
-    )
-    return found && typeof found.bucketValues === 'object' ? found : (seconds: number) => httpDuration.observe(labels, seconds)
-  }
-  const observeHttp = (method: string, route: string, statusCode: number, seconds: number) => {
-    const key = `${statusCode} ${method} ${route}`
-    let cell = httpCells.get(key)
-    if (!cell) {
-      cell = cellOf({ method, route, status_code: String(statusCode) })
-      httpCells.set(key, cell)
-    }
-    if (typeof cell === 'function') return cell(seconds)
-    cell.sum += seconds
-    cell.count += 1
-    // prom-client counts each value in its first bucket (cumulated when rendered); beyond the last, only +Inf.
-    for (const bound of HTTP_BUCKETS) {
-      if (seconds <= bound) {
-        cell.bucketValues[bound] = (cell.bucketValues[bound] ?? 0) + 1
-        break
-      }
-    }
-  }
+  // Updated in place on the hot path (metrics-cells.ts).
+  const countRead = readCells(cacheReads)
+  const observeHttp = httpCells(httpDuration, HTTP_BUCKETS)
 
   const tableLabels = new Set<string>()
   const tableLabel = (table: string, exists = true) => {
@@ -179,128 +102,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     if (tableLabels.size >= MAX_TABLE_LABELS) return '_other'
     tableLabels.add(table)
     return table
-  }
-
-  function addQueueCollectors(source: QueueSource, timeoutMs: number) {
-    type Reading = Array<{ name: string; counts: Record<string, number>; seconds: number[]; oldestWaitingMs: number }> | undefined
-    // registry.metrics() collects every metric concurrently: the three gauges share one read per scrape.
-    let inflight: Promise<Reading> | undefined
-    async function readQueues(): Promise<Reading> {
-      if (!source.ready()) return undefined
-      try {
-        return await withTimeout(
-          Promise.all(
-            source.names.map(async (name) => {
-              const queue = source.queue(name)
-              const [counts, jobs, [oldest]] = await Promise.all([
-                queue.getJobCounts(...QUEUE_STATES),
-                queue.getJobs(['completed'], 0, RECENT_JOBS - 1, false),
-                queue.getJobs(['waiting'], 0, 0, true),
-              ])
-              // A delayed job waits from the end of its delay, not from when it was added.
-              const since = oldest?.timestamp ? oldest.timestamp + (oldest.delay ?? 0) : undefined
-              const seconds = jobs
-                .filter((j) => j?.processedOn && j.finishedOn)
-                .map((j) => (j!.finishedOn! - j!.processedOn!) / 1000)
-                .sort((a, b) => a - b)
-              return { name, counts, seconds, oldestWaitingMs: since === undefined ? 0 : Math.max(0, Date.now() - since) }
-            }),
-          ),
-          timeoutMs,
-        )
-      } catch {
-        return undefined
-      }
-    }
-    const reading = () => {
-      inflight ??= readQueues().finally(() => setImmediate(() => (inflight = undefined)))
-      return inflight
-    }
-
-    new Gauge({
-      name: 'dynacache_queue_jobs',
-      help: 'Jobs per queue and state, read from Redis at scrape time',
-      labelNames: ['queue', 'state'] as const,
-      registers,
-      async collect() {
-        this.reset()
-        for (const { name, counts } of (await reading()) ?? []) {
-          for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state] ?? 0)
-        }
-      },
-    })
-    new Gauge({
-      name: 'dynacache_queue_recent_job_duration_seconds',
-      help: `Processing time quantiles over the last ${RECENT_JOBS} completed jobs of each queue, read at scrape time`,
-      labelNames: ['queue', 'quantile'] as const,
-      registers,
-      async collect() {
-        this.reset()
-        for (const { name, seconds } of (await reading()) ?? []) {
-          if (seconds.length === 0) continue
-          for (const q of QUANTILES) this.set({ queue: name, quantile: String(q) }, quantile(seconds, q))
-        }
-      },
-    })
-    new Gauge({
-      name: 'dynacache_queue_oldest_waiting_job_age_seconds',
-      help: 'Age of the oldest job waiting in each queue (0 when none waits), read at scrape time',
-      labelNames: ['queue'] as const,
-      registers,
-      async collect() {
-        this.reset()
-        for (const { name, oldestWaitingMs } of (await reading()) ?? []) this.set({ queue: name }, oldestWaitingMs / 1000)
-      },
-    })
-    new Gauge({
-      name: 'dynacache_queue_scrape_success',
-      help: '1 when this scrape read every queue from Redis in time, else 0 (queue values are then absent)',
-      registers,
-      async collect() {
-        this.set((await reading()) ? 1 : 0)
-      },
-    })
-  }
-
-  function addBreakerGauge(state: () => string) {
-    new Gauge({
-      name: 'dynacache_dynamo_breaker_state',
-      help: 'DynamoDB circuit breaker of this process: 1 for its current state (closed, half-open, open)',
-      labelNames: ['state'] as const,
-      registers,
-      collect() {
-        const current = state()
-        for (const s of BREAKER_STATES) this.set({ state: s }, s === current ? 1 : 0)
-      },
-    })
-  }
-
-  function addRedisGauge(ready: () => boolean) {
-    new Gauge({
-      name: 'dynacache_redis_up',
-      help: "1 while this process's Redis connection is ready, else 0",
-      registers,
-      collect() {
-        this.set(ready() ? 1 : 0)
-      },
-    })
-  }
-
-  function addExportOutcomes(read: () => Promise<Record<string, string | number>>, timeoutMs: number) {
-    // A counter kept in Redis by the export store (every process that finishes an export adds to it).
-    new Counter({
-      name: 'dynacache_exports_finished_total',
-      help: 'Exports that ended, by status (completed, failed, cancelled), fleet-wide: the same value from every API process',
-      labelNames: ['status'] as const,
-      registers,
-      async collect() {
-        const counts = await withTimeout(read(), timeoutMs).catch(() => undefined)
-        // Unread (Redis down or slow): no samples, rather than a drop to 0 that rate() would take for a reset.
-        this.reset()
-        if (!counts) return
-        for (const status of EXPORT_END_STATES) this.inc({ status }, Number(counts[status] ?? 0))
-      },
-    })
   }
 
   return {
@@ -319,10 +120,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       countRead(tableLabel(table, exists), outcome)
     },
     observeHttp,
-    addQueueCollectors,
-    addBreakerGauge,
-    addRedisGauge,
-    addExportOutcomes,
+    addQueueCollectors: (source, timeoutMs) => addQueueCollectors(registers, source, timeoutMs),
+    addBreakerGauge: (state) => addBreakerGauge(registers, state),
+    addRedisGauge: (ready) => addRedisGauge(registers, ready),
+    addExportOutcomes: (read, timeoutMs) => addExportOutcomes(registers, read, timeoutMs),
+    addStreamsCollectors: (read, timeoutMs) => addStreamsCollectors(registers, read, withTimeout, timeoutMs),
     render: () => registry.metrics(),
     contentType: registry.contentType,
   }

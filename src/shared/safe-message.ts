@@ -43,7 +43,10 @@ const MAX_LENGTH = 300
 
 /** `text` with ARNs, account ids, URLs, addresses and paths replaced, cut to a few hundred characters. */
 export function safeText(text: string): string {
-  let out = text.replace(/\b(?:(?:connect|getaddrinfo|read|write|open|spawn) )?(E[A-Z]{3,}(?:_[A-Z]+)?)\b/g, (match, code: string) => SYSTEM_CODES[code] ?? match)
+  let out = text.replace(
+    /\b(?:(?:connect|getaddrinfo|read|write|open|spawn) )?(E[A-Z]{3,}(?:_[A-Z]+)?)\b/g,
+    (match, code: string) => SYSTEM_CODES[code] ?? match,
+  )
   for (const [pattern, replacement] of SCRUB) out = out.replace(pattern, replacement)
   return out.length > MAX_LENGTH ? `${out.slice(0, MAX_LENGTH - 1)}…` : out
 }

@@ -2,6 +2,7 @@ import { promisify } from 'node:util'
 import { gunzip as gunzipCallback } from 'node:zlib'
 import { BatchWriteItemCommand, type BatchWriteItemCommandOutput } from '@aws-sdk/client-dynamodb'
 import { type Job, UnrecoverableError } from 'bullmq'
+import { tableOfBatchId } from '../shared/batches/batch-id.ts'
 import {
   type BatchStatus,
   createBatchStore,
@@ -15,11 +16,12 @@ import {
   toWriteRequest,
   writeRequestAttributes,
 } from '../shared/batches/index.ts'
-import { invalidateTable } from '../shared/cache/index.ts'
+import { writtenChange } from '../shared/cache/coherence.ts'
+import { codeOf, isBudgetExhausted } from '../shared/error-classes.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import { safeReason } from '../shared/safe-message.ts'
-import { tableOfBatchId } from '../shared/batches/batch-id.ts'
-import { deferJob, isBudgetExhausted } from './defer.ts'
+import { failOrRetry } from './attempts.ts'
+import { deferJob } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
 import { createJobChecks } from './job-checks.ts'
 
@@ -61,8 +63,6 @@ class BatchIncompleteError extends Error {
   override name = 'BatchIncompleteError'
 }
 
-const codeOf = (err: unknown) => (err as { code?: string } | null)?.code
-
 /** Operation indexes in calls of at most 25 operations and MAX_CALL_BYTES on the wire. */
 function groupForCalls(indexes: readonly number[], bytesOf: (index: number) => number): number[][] {
   const groups: number[][] = []
@@ -88,10 +88,11 @@ function groupForCalls(indexes: readonly number[], bytesOf: (index: number) => n
  * so a re-run (next attempt, stalled job, retry from Bull Board) sends only what is not confirmed yet.
  * Requests DynamoDB leaves unprocessed, and calls that are throttled or fail, are retried with backoff;
  * a call refused as invalid is split until the refused operation is alone, then recorded as failed.
- * The table's cache generation is bumped as the batch progresses and before it is marked completed.
+ * The cache entries its writes change are invalidated (items, partitions, indexes, scan pages:
+ * docs/coherence.md) as the batch progresses and before it is marked completed.
  */
 export default function createBatchWriteProcessor(deps: WorkerDeps, options: Partial<BatchWriteOptions> = {}) {
-  const { redis, keys, gateway, queues, logger, config } = deps
+  const { redis, keys, gateway, queues, logger, config, cache } = deps
   const opts = { ...BATCH_WRITE_DEFAULTS, ...options }
   const store = createBatchStore({ redis, keys, retentionDays: config.JOB_RETENTION_DAYS })
   const checks = createJobChecks(config)
@@ -133,15 +134,27 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
 
     let progress: Progress = { written: batch.written, failed: batch.failedIndexes.size, attempts: 0 }
     let unannounced = false
+    // Confirmed writes whose invalidation is not yet made; a re-run announces those of earlier runs again.
+    const toAnnounce = new Set(operations.map((_, i) => i).filter((i) => batch.isConfirmed(i)))
     let lastBump = 0
     let lastReport = 0
 
-    /** Bumps the table's generation so cached pages, queries and items of it miss and show the writes. */
+    /** Invalidates what the confirmed writes changed, so cached pages, queries and items of them miss and show the writes. */
     async function invalidate(force: boolean) {
       if (!force && (!unannounced || Date.now() - lastBump < opts.invalidateEveryMs)) return
       unannounced = false
       lastBump = Date.now()
-      await invalidateTable(redis, keys, table)
+      const written = [...toAnnounce]
+      toAnnounce.clear()
+      try {
+        await cache.applyChanges(
+          table,
+          written.map((i) => writtenChange(operations[i]!, names)),
+        )
+      } catch (err) {
+        for (const i of written) toAnnounce.add(i)
+        throw err
+      }
     }
 
     async function save(call: { confirmed: number[]; failed?: OperationProblem[]; calls: number }) {
@@ -149,6 +162,7 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
       if (!saved) throw new UnrecoverableError(`Batch ${id} was removed while it was being written`)
       progress = saved
       if (call.confirmed.length > 0) unannounced = true
+      for (const i of call.confirmed) toAnnounce.add(i)
       await invalidate(false)
       if (Date.now() - lastReport > 500) {
         lastReport = Date.now()
@@ -177,26 +191,30 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
     async function writeGroup(group: number[]): Promise<number[][]> {
       let sent = group
       try {
-        const outcome = await retryUnprocessed(group, async (indexes) => {
-          sent = indexes
-          let out: BatchWriteItemCommandOutput
-          try {
-            out = await sendWithinBudget(indexes)
-          } catch (err) {
-            if (err instanceof BudgetWaitStopped) throw err
-            await save({ confirmed: [], calls: 1 })
-            throw err
-          }
-          const left = new Set<number>()
-          for (const request of out.UnprocessedItems?.[table] ?? []) {
-            const attributes = writeRequestAttributes(request)
-            const index = attributes ? indexByKey.get(keyString(names, attributes)) : undefined
-            if (index === undefined) throw new Error('DynamoDB handed back an unprocessed request this batch did not send')
-            left.add(index)
-          }
-          await save({ confirmed: indexes.filter((i) => !left.has(i)), calls: 1 })
-          return indexes.filter((i) => left.has(i))
-        }, opts.retry)
+        const outcome = await retryUnprocessed(
+          group,
+          async (indexes) => {
+            sent = indexes
+            let out: BatchWriteItemCommandOutput
+            try {
+              out = await sendWithinBudget(indexes)
+            } catch (err) {
+              if (err instanceof BudgetWaitStopped) throw err
+              await save({ confirmed: [], calls: 1 })
+              throw err
+            }
+            const left = new Set<number>()
+            for (const request of out.UnprocessedItems?.[table] ?? []) {
+              const attributes = writeRequestAttributes(request)
+              const index = attributes ? indexByKey.get(keyString(names, attributes)) : undefined
+              if (index === undefined) throw new Error('DynamoDB handed back an unprocessed request this batch did not send')
+              left.add(index)
+            }
+            await save({ confirmed: indexes.filter((i) => !left.has(i)), calls: 1 })
+            return indexes.filter((i) => left.has(i))
+          },
+          opts.retry,
+        )
         if (outcome.remaining.length > 0) {
           const why = outcome.lastError ? `: ${safeReason(outcome.lastError)}` : ' (left unprocessed)'
           throw new BatchIncompleteError(`${outcome.remaining.length} operations not written after ${outcome.calls} calls${why}`)
@@ -237,12 +255,12 @@ export default function createBatchWriteProcessor(deps: WorkerDeps, options: Par
       await Promise.all(Array.from({ length: Math.max(1, opts.parallelCalls) }, lane))
       if (fatal !== undefined) throw fatal
     } catch (err) {
-      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+      const { final, error } = failOrRetry(job, err)
       if (progress.written > 0) await invalidate(true)
       // The record is shown to API clients: the driver's own text stays in the log line below.
       await store.settle(id, final ? 'failed' : 'retrying', safeReason(err))
       logger.warn({ msg: 'batch.stopped', id, table, final, ...progress, err: (err as Error).message })
-      throw err
+      throw error
     }
 
     if (queue.length > 0) {

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq'
-import type { QueuePayload } from '../shared/queues/index.ts'
 import { ENTRY_FIELDS, type EntryMeta } from '../shared/cache/entry-layout.ts'
+import type { QueuePayload } from '../shared/queues/index.ts'
 import { pipelineByTag, scanKeys } from '../shared/redis/index.ts'
 import type { WorkerDeps } from './deps.ts'
 
@@ -34,7 +34,10 @@ export default function createCacheMaintenanceProcessor({ redis, keys }: WorkerD
     // Every master on a cluster; each pipeline below is split by hash tag (keys of several tables mix here).
     for await (const found of scanKeys(redis, match)) {
       scanned += found.length
-      const fields = await pipelineByTag(redis, found.map((key) => ({ key, add: (p) => p.hmget(key, ENTRY_FIELDS.generation, ENTRY_FIELDS.meta) })))
+      const fields = await pipelineByTag(
+        redis,
+        found.map((key) => ({ key, add: (p) => p.hmget(key, ENTRY_FIELDS.generation, ENTRY_FIELDS.meta) })),
+      )
       const dead: string[] = []
       for (const [i, key] of found.entries()) {
         const entryTable = ENTRY_KEY.exec(key)?.[1]
@@ -49,7 +52,10 @@ export default function createCacheMaintenanceProcessor({ redis, keys }: WorkerD
         }
       }
       if (dead.length > 0) {
-        await pipelineByTag(redis, dead.map((key) => ({ key, add: (p) => p.unlink(key) })))
+        await pipelineByTag(
+          redis,
+          dead.map((key) => ({ key, add: (p) => p.unlink(key) })),
+        )
         removed += dead.length
       }
       await job.updateProgress({ scanned, removed })

@@ -1,7 +1,8 @@
 import type { Job } from 'bullmq'
 import { describeResource } from '../shared/cache/index.ts'
+import { isBudgetExhausted } from '../shared/error-classes.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
-import { deferJob, isBudgetExhausted } from './defer.ts'
+import { deferJob } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
 import { createJobChecks } from './job-checks.ts'
 

@@ -18,7 +18,10 @@ import { exportServices } from './export-services.ts'
  * to ask, so the re-run does not send again (a duplicate is what a retry would risk) and logs
  * `email.outcome-unknown` for an operator instead. An error SES answered releases the claim: retried.
  */
-export default function createEmailProcessor(deps: WorkerDeps, sender: EmailSender = createSesSender(createSesClient(deps.config), deps.config.SES_FROM_EMAIL)) {
+export default function createEmailProcessor(
+  deps: WorkerDeps,
+  sender: EmailSender = createSesSender(createSesClient(deps.config), deps.config.SES_FROM_EMAIL),
+) {
   const { config, logger } = deps
   const { store, tokens } = exportServices(deps)
   const publicUrl = config.PUBLIC_URL.replace(/\/+$/, '')
@@ -48,9 +51,9 @@ export default function createEmailProcessor(deps: WorkerDeps, sender: EmailSend
       messageId = await sender.send({ to: record.notify, ...message })
     } catch (err) {
       // SES answered with an error (or could not be reached): nothing was sent, a retry may send.
-      await store.releaseMail(exportId, template).catch((cause: Error) =>
-        logger.warn({ msg: 'email.claim.not-released', template, exportId, err: cause.message }),
-      )
+      await store
+        .releaseMail(exportId, template)
+        .catch((cause: Error) => logger.warn({ msg: 'email.claim.not-released', template, exportId, err: cause.message }))
       throw err
     }
     await store.markMailSent(exportId, template, messageId)

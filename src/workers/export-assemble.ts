@@ -1,8 +1,9 @@
-import { type Job, UnrecoverableError } from 'bullmq'
+import type { Job } from 'bullmq'
 import { keyOf } from '../shared/dynamo/table-description.ts'
 import { assembleExport, type Checkpoint, type ExportRecord } from '../shared/exports/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import { safeReason, safeText } from '../shared/safe-message.ts'
+import { failOrRetry } from './attempts.ts'
 import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
 import { createJobChecks } from './job-checks.ts'
@@ -104,13 +105,12 @@ export default function createExportAssembleProcessor(deps: WorkerDeps) {
         await storage.remove(exportId)
         return { status: err.message }
       }
-      const permanent = (err as { code?: string }).code === 'DC_ERR_TABLE_NOT_FOUND'
-      if (permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+      const { final, error } = failOrRetry(job, err)
+      if (final) {
         logger.warn({ msg: 'export.assemble.error', exportId, err: (err as Error).message })
         await fail(record, `assembling the file failed: ${safeReason(err)}`)
-        throw new UnrecoverableError((err as Error).message)
       }
-      throw err
+      throw error
     }
   }
 }

@@ -1,4 +1,6 @@
 import type { Job } from 'bullmq'
+import { codeOf, isPermanent } from '../shared/error-classes.ts'
+import { errors } from '../shared/errors.ts'
 import { createExport, createExportFlows, createExportSchedules, validateExport } from '../shared/exports/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import { createQuotas } from '../shared/quotas/index.ts'
@@ -19,17 +21,9 @@ export interface ScheduleRunResult {
   reason?: string
 }
 
-// Retrying cannot help these: the run is logged and skipped, the schedule keeps its next ticks.
-const REFUSALS = new Set([
-  'DC_ERR_EXPORT_QUOTA',
-  'DC_ERR_TABLE_NOT_FOUND',
-  'DC_ERR_INDEX_NOT_FOUND',
-  'DC_ERR_INVALID_FILTER',
-  'DC_ERR_INVALID_KEY',
-  'DC_ERR_INVALID_QUERY',
-  'DC_ERR_VALIDATION',
-  'DC_ERR_FILTER_TOO_LARGE',
-])
+// Retrying this tick cannot help a permanent failure, nor a full quota (by the retry, the tick is late):
+// the run is logged and skipped, the schedule keeps its next ticks.
+const isRefusal = (err: unknown) => isPermanent(err) || codeOf(err) === 'DC_ERR_EXPORT_QUOTA'
 
 /**
  * One tick of an export schedule: starts an ordinary export through the same create path as
@@ -56,21 +50,20 @@ export default function createExportScheduleProcessor(deps: WorkerDeps) {
     if (!(await schedules.claimRun(scheduleId, tick))) return { skipped: 'already-run' }
     const caller = { id: schedule.createdBy ?? `schedule:${scheduleId}`, tenant: schedule.tenant }
     try {
-      if (!checks.tableAllowed(schedule.export.table)) throw Object.assign(new Error('the table is not allowed (TABLES_ALLOW / TABLES_DENY)'), { code: 'DC_ERR_TABLE_NOT_FOUND' })
+      // A table TABLES_ALLOW / TABLES_DENY hides is not found, as the API answers for it.
+      if (!checks.tableAllowed(schedule.export.table)) throw new errors.DC_ERR_TABLE_NOT_FOUND(schedule.export.table)
       const table = await cache.describe(schedule.export.table)
       const request = validateExport(table, schedule.export, config.FILTER_MAX_BYTES)
-      const record = await createExport(
-        { store, flows, quotas, segments: config.EXPORT_SEGMENTS },
-        caller,
-        request,
-        table,
-        { schedule: scheduleId, scheduledAt: tickMillis(tick, job), ...(schedule.createdBy ? { createdBy: schedule.createdBy } : {}) },
-      )
+      const record = await createExport({ store, flows, quotas, segments: config.EXPORT_SEGMENTS }, caller, request, table, {
+        schedule: scheduleId,
+        scheduledAt: tickMillis(tick, job),
+        ...(schedule.createdBy ? { createdBy: schedule.createdBy } : {}),
+      })
       logger.info({ msg: 'export.schedule.run', scheduleId, tenant: schedule.tenant, exportId: record.id, tick })
       return { exportId: record.id }
     } catch (err) {
-      const code = (err as { code?: string }).code
-      if (code !== undefined && REFUSALS.has(code)) {
+      const code = codeOf(err)
+      if (isRefusal(err)) {
         logger.warn({ msg: 'export.schedule.skipped', scheduleId, tenant: schedule.tenant, tick, code, reason: (err as Error).message })
         return { skipped: 'refused', reason: code }
       }

@@ -1,13 +1,14 @@
-import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
-import { QueryCommand, type QueryCommandInput, type ScanCommandInput, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
-import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
+import { hostname } from 'node:os'
+import { QueryCommand, type QueryCommandInput, ScanCommand, type ScanCommandInput, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
+import { DelayedError, type Job } from 'bullmq'
 import { buildQuery, buildScanFilter } from '../shared/dynamo/query-builder.ts'
+import { isBudgetExhausted } from '../shared/error-classes.ts'
 import {
   type Checkpoint,
   decodeStartKey,
-  encodeStartKey,
   type ExportQuery,
+  encodeStartKey,
   exportProjection,
   FRESH_CHECKPOINT,
   fieldsOf,
@@ -16,20 +17,11 @@ import {
 } from '../shared/exports/index.ts'
 import type { QueuePayload } from '../shared/queues/index.ts'
 import { safeReason } from '../shared/safe-message.ts'
-import { deferJob, isBudgetExhausted } from './defer.ts'
+import { failOrRetry } from './attempts.ts'
+import { deferJob } from './defer.ts'
 import type { WorkerDeps } from './deps.ts'
 import { exportServices } from './export-services.ts'
 import { createJobChecks } from './job-checks.ts'
-
-/** Failures no retry can fix: the table is gone, or DynamoDB refuses the scan or query (filter, index, key). */
-const PERMANENT = new Set([
-  'DC_ERR_TABLE_NOT_FOUND',
-  'DC_ERR_DYNAMO_REJECTED',
-  'DC_ERR_INVALID_FILTER',
-  'DC_ERR_INDEX_NOT_FOUND',
-  'DC_ERR_INVALID_KEY',
-  'DC_ERR_INVALID_QUERY',
-])
 
 export interface SegmentResult {
   segment: number
@@ -60,7 +52,11 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
   return async function exportSegment(job: Job<QueuePayload<'export-segment'>>, token?: string, signal?: AbortSignal): Promise<SegmentResult> {
     const { exportId, segment, totalSegments } = job.data
     // Only the segment jobs the export's flow made (job id `<exportId>-<segment>`, its segment count) run.
-    checks.require(typeof exportId === 'string' && Number.isInteger(segment) && job.id === `${exportId}-${segment}`, job, 'the job id is not its export segment')
+    checks.require(
+      typeof exportId === 'string' && Number.isInteger(segment) && job.id === `${exportId}-${segment}`,
+      job,
+      'the job id is not its export segment',
+    )
     const record = await store.get(exportId)
     if (!record) return { segment, pages: 0, rows: 0, stopped: 'missing' }
     checks.require(totalSegments === record.segments && segment >= 0 && segment < totalSegments, job, "the segments are not the export's")
@@ -86,7 +82,10 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
     const projected = async (input: { ExpressionAttributeNames?: Record<string, string> }) => {
       if (!fields) return {}
       const projection = exportProjection(await cache.describe(record.table), fields, record.index)
-      return { ProjectionExpression: projection.ProjectionExpression, ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...projection.ExpressionAttributeNames } }
+      return {
+        ProjectionExpression: projection.ProjectionExpression,
+        ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...projection.ExpressionAttributeNames },
+      }
     }
     // Built on the first read, inside the error handling below (a table that is gone fails the export).
     let built: Promise<QueryCommandInput | ScanCommandInput> | undefined
@@ -94,7 +93,11 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
       if (record.query) {
         // A query export is one segment: a Query cannot be split; the checkpoint is its LastEvaluatedKey.
         const query = JSON.parse(record.query) as ExportQuery
-        const q = buildQuery(await cache.describe(record.table), { ...query, ...(record.index ? { index: record.index } : {}), ...(record.filter ? { filter: record.filter } : {}) })
+        const q = buildQuery(await cache.describe(record.table), {
+          ...query,
+          ...(record.index ? { index: record.index } : {}),
+          ...(record.filter ? { filter: record.filter } : {}),
+        })
         return { TableName: record.table, ...q, ...(await projected(q)), ...limit }
       }
       const filter = record.filter ? buildScanFilter(record.filter) : {}
@@ -111,7 +114,10 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
     const read = async (key: string | null): Promise<ScanCommandOutput> => {
       built ??= inputOf()
       const input = { ...(await built), ...(key ? { ExclusiveStartKey: decodeStartKey(key) } : {}) }
-      return gateway.send<ScanCommandOutput>(record.table, record.query ? new QueryCommand(input as QueryCommandInput) : new ScanCommand(input as ScanCommandInput))
+      return gateway.send<ScanCommandOutput>(
+        record.table,
+        record.query ? new QueryCommand(input as QueryCommandInput) : new ScanCommand(input as ScanCommandInput),
+      )
     }
     const scan = read
     // The next page is requested while this one is written and committed, so the table is never idle
@@ -181,16 +187,15 @@ export default function createExportSegmentProcessor(deps: WorkerDeps) {
       await settle()
       if (err instanceof DelayedError) throw err
       if (isBudgetExhausted(err)) throw await deferJob(job, token, 1000)
-      const code = (err as { code?: string }).code
-      const permanent = code !== undefined && PERMANENT.has(code)
-      const lastAttempt = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)
+      // A permanent failure (the table gone, DynamoDB refusing the scan or query) fails the export at once.
+      const { final: lastAttempt, error } = failOrRetry(job, err)
       if (lastAttempt && !(err instanceof SegmentTakenOver)) {
         // Fails the export now, so the other segments stop at their next page.
         // Shown to API clients: the driver's own text stays in the log line below.
         await store.finish(exportId, 'failed', { error: `segment ${segment}: ${safeReason(err)}` })
       }
       logger.warn({ msg: 'export.segment.error', exportId, segment, pages: cp.pages, lastAttempt, err: (err as Error).message })
-      throw permanent ? new UnrecoverableError((err as Error).message) : err
+      throw error
     }
   }
 }

@@ -1,4 +1,11 @@
-import { createDownloadTokens, createExportStorage, createExportStore, type DownloadTokens, type ExportStorage, type ExportStore } from '../shared/exports/index.ts'
+import {
+  createDownloadTokens,
+  createExportStorage,
+  createExportStore,
+  type DownloadTokens,
+  type ExportStorage,
+  type ExportStore,
+} from '../shared/exports/index.ts'
 import type { WorkerDeps } from './deps.ts'
 
 export interface ExportServices {

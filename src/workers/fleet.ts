@@ -1,16 +1,13 @@
 import { type Job, type Queue, Worker } from 'bullmq'
-import { createCacheService } from '../shared/cache/cache-service.ts'
-import { type Config, ConfigError } from '../shared/config.ts'
-import { createDynamoClients } from '../shared/dynamo/client.ts'
-import { createConfiguredGateway } from '../shared/dynamo/configured-gateway.ts'
+import { type Config, ConfigError, type WorkerConfig } from '../shared/config.ts'
 import type { Logger } from '../shared/logger.ts'
-import { createQueueProducers, isQueueName, QUEUE_NAMES, type QueueName } from '../shared/queues/index.ts'
+import { isQueueName, QUEUE_NAMES, type QueueName } from '../shared/queues/index.ts'
 import { closeRedis, createConfiguredRedis, waitForReady } from '../shared/redis/index.ts'
-import { createRedisKeys } from '../shared/redis/keys.ts'
 import { queueTelemetry } from '../shared/telemetry/tracing.ts'
-import type { WorkerDeps } from './deps.ts'
+import { createWorkerDeps } from './deps.ts'
 import { scheduleExportCleanup } from './export-cleanup.ts'
 import { PROCESSORS } from './processors.ts'
+import { scheduleStreamsDiscovery } from './streams/schedules.ts'
 
 export interface WorkerFleet {
   readonly queues: readonly QueueName[]
@@ -21,7 +18,10 @@ export interface WorkerFleet {
 /** WORKER_QUEUES as a list of queue names; `all` means every queue. */
 export function selectQueues(spec: string): QueueName[] {
   if (spec.trim() === 'all') return [...QUEUE_NAMES]
-  const names = spec.split(',').map((s) => s.trim()).filter(Boolean)
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
   const unknown = names.filter((n) => !isQueueName(n))
   if (unknown.length > 0 || names.length === 0) {
     throw new ConfigError(`WORKER_QUEUES names unknown queues (${unknown.join(', ')}); known: all, ${QUEUE_NAMES.join(', ')}`)
@@ -37,17 +37,11 @@ async function schedulePrefetch(queue: Queue, config: Config) {
 }
 
 /** The only place that constructs BullMQ Workers: one per selected queue, sharing one set of deps. */
-export async function startWorkerFleet(config: Config, logger: Logger): Promise<WorkerFleet> {
+export async function startWorkerFleet(config: WorkerConfig, logger: Logger): Promise<WorkerFleet> {
   const names = selectQueues(config.WORKER_QUEUES)
-  const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createConfiguredRedis(config, 'background', 'worker-commands', logger)
-  const producerRedis = createConfiguredRedis(config, 'request', 'worker-producers', logger)
+  const deps = createWorkerDeps(config, logger)
+  const { keys, queues, producerRedis } = deps
   const blocking = createConfiguredRedis(config, 'background', 'worker-blocking', logger)
-  const dynamo = createDynamoClients(config)
-  const queues = createQueueProducers(producerRedis, keys.queuePrefix)
-  const gateway = createConfiguredGateway({ config, dynamo, redis: producerRedis, keys, priority: 'background', logger })
-  const cache = createCacheService({ config, redis: producerRedis, keys, gateway, queues, logger })
-  const deps: WorkerDeps = { config, redis, keys, dynamo, gateway, queues, logger, cache }
 
   const workers = names.map((name) => {
     const processor = PROCESSORS[name](deps) as (job: Job) => Promise<unknown>
@@ -61,12 +55,8 @@ export async function startWorkerFleet(config: Config, logger: Logger): Promise<
       stalledInterval: config.JOB_STALL_MS,
       ...queueTelemetry(),
     })
-    worker.on('failed', (job, err) =>
-      logger.warn({ msg: 'job.failed', queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }),
-    )
-    worker.on('completed', (job) =>
-      logger.debug({ msg: 'job.completed', queue: name, jobId: job.id, ms: Date.now() - (job.processedOn ?? Date.now()) }),
-    )
+    worker.on('failed', (job, err) => logger.warn({ msg: 'job.failed', queue: name, jobId: job?.id, attempt: job?.attemptsMade, err: err.message }))
+    worker.on('completed', (job) => logger.debug({ msg: 'job.completed', queue: name, jobId: job.id, ms: Date.now() - (job.processedOn ?? Date.now()) }))
     worker.on('error', (err) => logger.warn({ msg: 'worker.error', queue: name, err: err.message }))
     return worker
   })
@@ -76,6 +66,10 @@ export async function startWorkerFleet(config: Config, logger: Logger): Promise<
   }
   if (names.includes('export-cleanup') && (await waitForReady(producerRedis, 10_000))) {
     await scheduleExportCleanup(queues.queue('export-cleanup'))
+  }
+  if (names.includes('streams-follow') && config.STREAMS_FOLLOW !== 'off' && (await waitForReady(producerRedis, 10_000))) {
+    // Its first job runs at once: streams are found at start, then every STREAMS_DISCOVER_S.
+    await scheduleStreamsDiscovery(queues.queue('streams-follow'), config)
   }
   logger.info({ msg: 'worker.started', queues: names, concurrency: config.WORKER_CONCURRENCY })
 
@@ -93,10 +87,7 @@ export async function startWorkerFleet(config: Config, logger: Logger): Promise<
         logger.warn({ msg: 'worker.shutdown.forced', timeoutMs })
         await Promise.all(workers.map((w) => w.close(true)))
       }
-      await cache.close()
-      await queues.close()
-      await Promise.all([closeRedis(redis), closeRedis(producerRedis), closeRedis(blocking)])
-      dynamo.close()
+      await Promise.all([deps.close(), closeRedis(blocking)])
     },
   }
 }

@@ -22,8 +22,7 @@ export interface JobChecks {
 
 const KINDS: ReadonlySet<ResourceKind> = new Set(['tables', 'details', 'items', 'item', 'query'])
 
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+export const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 export function createJobChecks(config: Pick<Config, 'TABLES_ALLOW' | 'TABLES_DENY'>): JobChecks {
   const allowed = createTablePolicy(config.TABLES_ALLOW, config.TABLES_DENY)

@@ -1,8 +1,8 @@
 import closeWithGrace from 'close-with-grace'
-import { ConfigError, loadConfigOrExit } from '../shared/config.ts'
+import { exitOnConfigError, loadConfigOrExit } from '../shared/config.ts'
 import { createLogger } from '../shared/logger.ts'
 import { startTracing } from '../shared/telemetry/tracing.ts'
-import { startWorkerFleet, type WorkerFleet } from './fleet.ts'
+import { startWorkerFleet } from './fleet.ts'
 import { limitHeapGrowth } from './heap-growth.ts'
 
 limitHeapGrowth()
@@ -12,14 +12,8 @@ const logger = createLogger(config, 'dynacache-worker')
 // Before the fleet starts: its queues and workers carry trace context only when tracing is on.
 const tracing = startTracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, 'dynacache-worker')
 
-let fleet: WorkerFleet
-try {
-  fleet = await startWorkerFleet(config, logger)
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
-  process.exit(1)
-}
+// WORKER_QUEUES is checked as the fleet starts: a bad one is a configuration error too.
+const fleet = await startWorkerFleet(config, logger).catch(exitOnConfigError)
 
 closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT_MS, logger }, async ({ signal, err }) => {
   if (err) logger.error({ msg: 'worker.crashed', err })

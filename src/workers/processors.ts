@@ -10,6 +10,7 @@ import createExportCleanupProcessor from './export-cleanup.ts'
 import createExportScheduleProcessor from './export-schedule.ts'
 import createExportSegmentProcessor from './export-segment.ts'
 import createPrefetchProcessor from './prefetch.ts'
+import createStreamsFollowProcessor from './streams/processor.ts'
 
 type ProcessorFactory<Q extends QueueName> = (deps: WorkerDeps) => (job: Job<QueuePayload<Q>>, token?: string) => Promise<unknown>
 
@@ -24,4 +25,5 @@ export const PROCESSORS: { [Q in QueueName]: ProcessorFactory<Q> } = {
   'export-cleanup': (deps) => createExportCleanupProcessor(deps),
   'export-schedule': createExportScheduleProcessor,
   email: (deps) => createEmailProcessor(deps),
+  'streams-follow': createStreamsFollowProcessor,
 }

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { basicPassword, MAX_SHOWN_BYTES, readable } from '../../src/api/plugins/bull-board.ts'
-import { KEYS, build } from '../helpers/app.ts'
+import { build, KEYS } from '../helpers/app.ts'
 import { launchBrowser, outputPath } from '../helpers/browser.ts'
 import { startServices } from '../helpers/services.ts'
 
@@ -64,7 +64,10 @@ t.test('job data is shown as is when small and cut when large', async (t) => {
 
 t.test('Bull Board is not in the OpenAPI document', async (t) => {
   const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, unknown> }
-  t.same(Object.keys(doc.paths).filter((p) => p.startsWith('/admin')), [])
+  t.same(
+    Object.keys(doc.paths).filter((p) => p.startsWith('/admin')),
+    [],
+  )
 })
 
 t.test('a real browser signs in with the admin key and sees every queue', async (t) => {
@@ -85,7 +88,10 @@ t.test('a real browser signs in with the admin key and sees every queue', async 
   }
   // The waiting job of the queue, its data readable on the page.
   await page.goto(`${base}/admin/queues/queue/cache-maintenance?status=waiting`, { waitUntil: 'domcontentloaded' })
-  await page.getByText(/"?table"?:\s*"orders"/).first().waitFor({ timeout: 15_000 })
+  await page
+    .getByText(/"?table"?:\s*"orders"/)
+    .first()
+    .waitFor({ timeout: 15_000 })
   t.pass('the waiting job shows its data')
   await page.screenshot({ path: await outputPath('bull-board.png'), fullPage: true })
   t.same(problems, [], 'no script errors and nothing blocked by CSP')

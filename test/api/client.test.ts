@@ -17,7 +17,11 @@ type ErrorBody = components['schemas']['Error']
 const services = await startServices(t)
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'client-orders', { PK: 'S', SK: 'N' })
-await putItems(dynamo, 'client-orders', Array.from({ length: 7 }, (_, i) => ({ PK: { S: 'c1' }, SK: { N: String(i) }, total: { N: `${i}.5` } })))
+await putItems(
+  dynamo,
+  'client-orders',
+  Array.from({ length: 7 }, (_, i) => ({ PK: { S: 'c1' }, SK: { N: String(i) }, total: { N: `${i}.5` } })),
+)
 
 const app = await build(t, services)
 await app.listen({ port: 0, host: '127.0.0.1' })

@@ -19,7 +19,10 @@ await dynamo.raw.send(
 )
 
 const isErrorShape = (body: Record<string, unknown>, statusCode: number, code: string) =>
-  body.statusCode === statusCode && body.code === code && typeof body.error === 'string' && typeof body.message === 'string' &&
+  body.statusCode === statusCode &&
+  body.code === code &&
+  typeof body.error === 'string' &&
+  typeof body.message === 'string' &&
   Object.keys(body).sort().join() === 'code,error,message,statusCode'
 
 t.test('GET /health needs no key', async (t) => {

@@ -25,7 +25,11 @@ const viaProxy: TestServices = { ...services, dynamoEndpoint: proxy.endpoint }
 const deadDynamo: TestServices = { ...services, dynamoEndpoint: 'http://127.0.0.1:1' }
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'gadgets', { id: 'S' })
-await putItems(dynamo, 'gadgets', Array.from({ length: 12 }, (_, i) => ({ id: { S: `g${i}` }, n: { N: String(i) } })))
+await putItems(
+  dynamo,
+  'gadgets',
+  Array.from({ length: 12 }, (_, i) => ({ id: { S: `g${i}` }, n: { N: String(i) } })),
+)
 
 /** Driver text that must never be in an answer. */
 const DRIVER_TEXT = /ECONNREFUSED|127\.0\.0\.1|:1\b|arn:aws|\bsocket\b|getaddrinfo/
@@ -169,10 +173,14 @@ t.test('every download writes an audit line: who, which export, tenant, outcome,
   const created = await app.inject({ method: 'POST', url: '/exports', headers: auth('export'), payload: { table: 'gadgets', format: 'jsonl' } })
   t.equal(created.statusCode, 202, created.body)
   const { id } = created.json() as { id: string }
-  const view = await waitFor('the export to complete', async () => {
-    const v = (await app.inject({ url: `/exports/${id}`, headers: auth('export') })).json() as { status: string; download: string | null }
-    return v.status === 'completed' && v.download ? v : undefined
-  }, 30_000)
+  const view = await waitFor(
+    'the export to complete',
+    async () => {
+      const v = (await app.inject({ url: `/exports/${id}`, headers: auth('export') })).json() as { status: string; download: string | null }
+      return v.status === 'completed' && v.download ? v : undefined
+    },
+    30_000,
+  )
 
   const byKey = await app.inject({ url: `/exports/${id}/download`, headers: auth('export') })
   t.equal(byKey.statusCode, 200)
@@ -190,7 +198,15 @@ t.test('every download writes an audit line: who, which export, tenant, outcome,
   t.match(key, { exportId: id, via: 'key', key: String, tokenId: null, status: 200, outcome: 'completed', bytes: Number(byKey.headers['content-length']) })
   t.ok((key!.bytes as number) > 0, 'bytes sent')
   t.match(key, { tenant: String }, 'the tenant of the key')
-  t.match(link, { exportId: id, via: 'token', key: null, tokenId: /^[0-9a-f]{12}$/, status: 200, outcome: 'completed', bytes: Number(byToken.headers['content-length']) })
+  t.match(link, {
+    exportId: id,
+    via: 'token',
+    key: null,
+    tokenId: /^[0-9a-f]{12}$/,
+    status: 200,
+    outcome: 'completed',
+    bytes: Number(byToken.headers['content-length']),
+  })
   t.match(refused, { exportId: id, via: 'token', status: 403, outcome: 'refused', bytes: null })
   t.match(missing, { exportId: 'no-such-export', via: 'key', status: 404, outcome: 'refused' })
   t.notOk(lines.join('\n').includes(token), 'the token itself is not logged')

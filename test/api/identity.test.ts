@@ -11,7 +11,11 @@ const dynamo = testDynamo(t, services.dynamoEndpoint)
 const TABLES = ['shape-a', 'shape-b'] as const
 for (const table of TABLES) {
   await createTable(dynamo, table, { PK: 'S', SK: 'N' })
-  await putItems(dynamo, table, Array.from({ length: 12 }, (_, i) => ({ PK: { S: 'p0' }, SK: { N: String(i) }, from: { S: table } })))
+  await putItems(
+    dynamo,
+    table,
+    Array.from({ length: 12 }, (_, i) => ({ PK: { S: 'p0' }, SK: { N: String(i) }, from: { S: table } })),
+  )
 }
 
 // A 60 s ttl with a threshold of 0.01: an entry is stale after 600 ms and stays servable for a minute.

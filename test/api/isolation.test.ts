@@ -6,19 +6,7 @@
  * tables with the same parameters shared one load in a process and answered with each other's items.
  */
 import t from 'tap'
-import {
-  type Answer,
-  bearer,
-  type DocItem,
-  GSI,
-  initialVersion,
-  itemContent,
-  PKS,
-  SKS,
-  sameItem,
-  startFleet,
-  typedItem,
-} from '../helpers/isolation-fleet.ts'
+import { type Answer, bearer, type DocItem, GSI, initialVersion, itemContent, PKS, SKS, sameItem, startFleet, typedItem } from '../helpers/isolation-fleet.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
 
@@ -31,7 +19,11 @@ const services = await startServices(t)
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 for (const table of TABLES) {
   await createTable(dynamo, table, { pk: 'S', sk: 'N' }, HAS_GSI[table] ? { [GSI]: { g: 'S', sk: 'N' } } : {})
-  await putItems(dynamo, table, PKS.flatMap((pk) => SKS.map((sk) => typedItem(itemContent(table, pk, sk, initialVersion(sk))))))
+  await putItems(
+    dynamo,
+    table,
+    PKS.flatMap((pk) => SKS.map((sk) => typedItem(itemContent(table, pk, sk, initialVersion(sk))))),
+  )
 }
 const expected = (table: string, pk: string, sk: number) => itemContent(table, pk, sk, initialVersion(sk))
 
@@ -127,7 +119,9 @@ t.test(`${ROUNDS} rounds of concurrent cold and no-cache reads of 3 tables acros
       }
     }
   }
-  t.comment(`${answers} answers (${[...outcomes].map(([k, v]) => `${k}: ${v}`).join(', ')}); ${foreign} with another table's data (${[...foreignByWave].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}), ${problems.length} wrong in all`)
+  t.comment(
+    `${answers} answers (${[...outcomes].map(([k, v]) => `${k}: ${v}`).join(', ')}); ${foreign} with another table's data (${[...foreignByWave].map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'}), ${problems.length} wrong in all`,
+  )
   for (const p of problems.slice(0, 10)) t.comment(p)
   t.equal(foreign, 0, `answers with another table's data (of ${answers})`)
   t.equal(problems.length, 0, `wrong answers of any kind (of ${answers})`)

@@ -105,12 +105,27 @@ t.test('the window ends when the counter expires: the full limit again after it'
 })
 
 t.test('Redis not ready or failing: requests are allowed, not refused or held', async (t) => {
-  const down = createKeyBudget({ status: 'reconnecting', multi: () => { throw new Error('not called') } }, { limit: 1, windowMs: 60_000, counterKey: (c) => c })
+  const down = createKeyBudget(
+    {
+      status: 'reconnecting',
+      multi: () => {
+        throw new Error('not called')
+      },
+    },
+    { limit: 1, windowMs: 60_000, counterKey: (c) => c },
+  )
   t.equal(down.consume('key:a'), undefined)
   const failing: BudgetRedis = {
     status: 'ready',
     multi() {
-      const m = { set: () => m, incrby: () => m, pttl: () => m, exec: async () => { throw new Error('timeout') } }
+      const m = {
+        set: () => m,
+        incrby: () => m,
+        pttl: () => m,
+        exec: async () => {
+          throw new Error('timeout')
+        },
+      }
       return m
     },
   }

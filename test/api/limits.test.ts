@@ -15,7 +15,11 @@ import { sleep, waitFor } from '../helpers/wait.ts'
 const services = await startServices(t)
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'orders', { PK: 'S', SK: 'N' })
-await putItems(dynamo, 'orders', Array.from({ length: 20 }, (_, i) => ({ PK: { S: `c${i % 4}` }, SK: { N: String(i) }, note: { S: `n${i}` } })))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: 20 }, (_, i) => ({ PK: { S: `c${i % 4}` }, SK: { N: String(i) }, note: { S: `n${i}` } })),
+)
 const redis = new Redis(services.redisUrl)
 t.teardown(() => redis.quit())
 
@@ -89,8 +93,14 @@ t.test('a table that does not exist leaves its negative entry and nothing else',
   t.ok(pttl > 0 && pttl <= (30 + 60) * 1000, `kept NEGATIVE_TTL + STALE_IF_ERROR_SHORT_TTL at most (${pttl} ms)`)
 
   const stats = await redis.hgetall(app.keys.stats)
-  t.notOk(Object.keys(stats).some((f) => f.startsWith('no-such-table|')), 'no counters for it')
-  t.ok(Object.keys(stats).some((f) => f.startsWith('orders|')), 'an existing table is counted')
+  t.notOk(
+    Object.keys(stats).some((f) => f.startsWith('no-such-table|')),
+    'no counters for it',
+  )
+  t.ok(
+    Object.keys(stats).some((f) => f.startsWith('orders|')),
+    'an existing table is counted',
+  )
   t.equal(await redis.sismember(app.keys.cachedTables, 'no-such-table'), 0, 'not in the cached-tables set')
   t.equal(await redis.sismember(app.keys.cachedTables, 'orders'), 1)
   t.equal(await redis.zscore(app.keys.popularity(Math.floor(Date.now() / 3600_000)), 'no-such-table'), null, 'no popularity')
@@ -146,7 +156,12 @@ t.test('filter: FILTER_MAX_BYTES on queries and exports, refused before anything
   }
   t.same(await footprint(app), before, 'nothing cached, stored or queued')
 
-  const accepted = await app.inject({ method: 'POST', url: '/exports', headers: as('acme'), payload: { table: 'orders', format: 'jsonl', filter: filterOf(1500) } })
+  const accepted = await app.inject({
+    method: 'POST',
+    url: '/exports',
+    headers: as('acme'),
+    payload: { table: 'orders', format: 'jsonl', filter: filterOf(1500) },
+  })
   t.equal(accepted.statusCode, 202)
   const { id } = accepted.json()
   const listed = (await app.inject({ url: '/exports', headers: as('acme') })).json().exports.find((e: { id: string }) => e.id === id)
@@ -172,7 +187,10 @@ t.test('exports: TENANT_EXPORTS_MAX per tenant, 429 before anything is stored or
 
   // Two tenants at once: globex's limit is its own, and acme's refusal did not touch it.
   const globex = await Promise.all([create('globex'), create('globex')])
-  t.same(globex.map((r) => r.statusCode), [202, 202])
+  t.same(
+    globex.map((r) => r.statusCode),
+    [202, 202],
+  )
   t.equal((await create('globex')).statusCode, 429)
 
   const cancelled = await app.inject({ method: 'DELETE', url: `/exports/${a1.json().id}`, headers: as('acme') })
@@ -208,7 +226,11 @@ t.test('batches: TENANT_BATCHES_MAX and TENANT_BATCHES_MB per tenant, 429 before
 })
 
 /** Opens an event stream; resolves with its status once the head arrives (the request stays open on 200). */
-function openStream(base: string, id: string, headers: Record<string, string>): Promise<{ status: number; res: IncomingMessage; req: ClientRequest; body: () => Promise<string> }> {
+function openStream(
+  base: string,
+  id: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; res: IncomingMessage; req: ClientRequest; body: () => Promise<string> }> {
   return new Promise((resolve, reject) => {
     const req = get(`${base}/exports/${id}/events`, { headers: { ...headers, accept: 'text/event-stream' }, agent: false }, (res) => {
       resolve({

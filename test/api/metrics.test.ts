@@ -12,7 +12,11 @@ const proxy = await startDynamoProxy(services.dynamoEndpoint)
 t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'metered', { id: 'S' })
-await putItems(dynamo, 'metered', Array.from({ length: 5 }, (_, i) => ({ id: { S: `m${i}` } })))
+await putItems(
+  dynamo,
+  'metered',
+  Array.from({ length: 5 }, (_, i) => ({ id: { S: `m${i}` } })),
+)
 
 const app = await build(t, { ...services, dynamoEndpoint: proxy.endpoint })
 

@@ -20,9 +20,7 @@ interface Operation {
   summary?: string
 }
 const doc = JSON.parse(files['openapi/openapi.json']!) as { paths: Record<string, Record<string, Operation>> }
-const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
-  Object.entries(methods).map(([method, op]) => ({ path, method, op })),
-)
+const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
 
 t.test('the checked-in files are what the code generates (run `npm run openapi` if not)', async (t) => {
   for (const [path, generated] of Object.entries(files)) {
@@ -54,7 +52,10 @@ t.test('every operation documents its parameters, answers, errors and auth', asy
     const success = Object.keys(op.responses).filter((s) => /^2/.test(s))
     t.ok(success.length > 0, `${name} documents its success answer`)
     for (const param of path.match(/\{(\w+)\}/g) ?? []) {
-      t.ok(op.parameters?.some((p) => p.in === 'path' && `{${p.name}}` === param), `${name} documents ${param}`)
+      t.ok(
+        op.parameters?.some((p) => p.in === 'path' && `{${p.name}}` === param),
+        `${name} documents ${param}`,
+      )
     }
     const route = app.hasRoute({ method: method.toUpperCase() as 'GET', url: path.replace(/\{(\w+)\}/g, ':$1') })
     t.ok(route, `${name} is a real route`)
@@ -66,7 +67,10 @@ t.test('every operation documents its parameters, answers, errors and auth', asy
   t.ok(secured.includes('get /tables/{table}/items'), 'read routes carry the bearer scheme')
   t.ok(secured.includes('get /metrics'), '/metrics carries it too')
   t.notOk(secured.includes('get /health'), '/health does not')
-  t.notOk(Object.keys(doc.paths).some((p) => p.startsWith('/admin') || p.startsWith('/docs')), 'Bull Board and the docs are hidden')
+  t.notOk(
+    Object.keys(doc.paths).some((p) => p.startsWith('/admin') || p.startsWith('/docs')),
+    'Bull Board and the docs are hidden',
+  )
 })
 
 t.test('Swagger UI renders in a real browser under the security headers', async (t) => {

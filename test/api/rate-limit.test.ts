@@ -17,9 +17,7 @@ t.test('600 a minute per key across two API instances: never more, at most 1.5 l
   const tolerance = 45
   const statuses: number[] = []
   for (let batch = 0; batch < 16; batch++) {
-    const answers = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => apis[i % 2]!.inject({ url: '/tables', headers: auth('read') })),
-    )
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => apis[i % 2]!.inject({ url: '/tables', headers: auth('read') })))
     statuses.push(...answers.map((r) => r.statusCode))
   }
   const admitted = statuses.filter((s) => s === 200).length

@@ -20,7 +20,14 @@ await putItems(dynamo, 'secret-payroll', [{ PK: { S: 'x' }, salary: { N: '1' } }
 const app = await build(t, viaProxy, { TABLES_DENY: 'secret-*' })
 
 /** Helmet headers that only matter for a page a browser renders, never sent with JSON. */
-const PAGE_ONLY = ['x-dns-prefetch-control', 'x-download-options', 'x-permitted-cross-domain-policies', 'origin-agent-cluster', 'cross-origin-opener-policy', 'x-xss-protection']
+const PAGE_ONLY = [
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-permitted-cross-domain-policies',
+  'origin-agent-cluster',
+  'cross-origin-opener-policy',
+  'x-xss-protection',
+]
 
 t.test('JSON answers carry the API headers, a 401 and a 404 included, and none of the page headers', async (t) => {
   const hit = await app.inject({ url: '/tables/public-orders/items?limit=5', headers: auth('read') })
@@ -37,7 +44,7 @@ t.test('JSON answers carry the API headers, a 401 and a 404 included, and none o
   }
 })
 
-t.test('pages get helmet\'s headers and its CSP: Swagger UI and Bull Board', async (t) => {
+t.test("pages get helmet's headers and its CSP: Swagger UI and Bull Board", async (t) => {
   for (const url of ['/docs/', '/admin/queues']) {
     const res = await app.inject(url)
     t.match(res.headers['content-security-policy'], /default-src 'self'/, url)
@@ -51,7 +58,11 @@ t.test('pages get helmet\'s headers and its CSP: Swagger UI and Bull Board', asy
 
 t.test('CORS only for the configured origins', async (t) => {
   const origin = 'https://dash.example.com'
-  const preflight = { method: 'OPTIONS' as const, url: '/tables', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } }
+  const preflight = {
+    method: 'OPTIONS' as const,
+    url: '/tables',
+    headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+  }
 
   const none = await app.inject(preflight)
   t.equal(none.headers['access-control-allow-origin'], undefined, 'no CORS when CORS_ORIGINS is empty')
@@ -103,7 +114,12 @@ const TABLE_ROUTES: TableRoute[] = [
 ]
 // Routes other issues add are covered as soon as they exist.
 if (app.hasRoute({ method: 'POST', url: '/tables/:table/batches' })) {
-  TABLE_ROUTES.push({ method: 'POST', url: (table) => `/tables/${table}/batches`, key: 'write', payload: () => ({ operations: [{ put: { PK: { S: 'x' } } }] }) })
+  TABLE_ROUTES.push({
+    method: 'POST',
+    url: (table) => `/tables/${table}/batches`,
+    key: 'write',
+    payload: () => ({ format: 'typed', operations: [{ put: { PK: { S: 'x' } } }] }),
+  })
 }
 if (app.hasRoute({ method: 'POST', url: '/exports' })) {
   TABLE_ROUTES.push({ method: 'POST', url: () => '/exports', key: 'export', payload: (table) => ({ table, format: 'csv' }) })
@@ -130,8 +146,7 @@ t.test('a denied table answers exactly like a missing one, on every table route'
   const [deniedName, missingName] = ['secret-payroll', 'absent-payroll']
   for (const { method, url, key, payload } of TABLE_ROUTES) {
     for (let round = 0; round < 2; round++) {
-      const ask = (table: string) =>
-        app.inject({ method, url: url(table), headers: auth(key), ...(payload ? { payload: payload(table) } : {}) })
+      const ask = (table: string) => app.inject({ method, url: url(table), headers: auth(key), ...(payload ? { payload: payload(table) } : {}) })
       const denied = await ask(deniedName)
       const missing = await ask(missingName)
       const name = `${method} ${url(':table')} (${round === 0 ? 'first' : 'again'})`
@@ -140,7 +155,11 @@ t.test('a denied table answers exactly like a missing one, on every table route'
       t.equal(denied.body.replaceAll(deniedName, missingName), missing.body, `${name}: same body`)
       // The ETag hashes the body, which names the table: compared through the bodies above.
       const headers = (h: Record<string, unknown>) =>
-        Object.fromEntries(Object.entries(h).filter(([k]) => !VOLATILE.has(k)).map(([k, v]) => [k, k === 'etag' ? 'W/"…"' : v]))
+        Object.fromEntries(
+          Object.entries(h)
+            .filter(([k]) => !VOLATILE.has(k))
+            .map(([k, v]) => [k, k === 'etag' ? 'W/"…"' : v]),
+        )
       t.same(headers(denied.headers), headers(missing.headers), `${name}: same headers`)
     }
   }
@@ -190,5 +209,8 @@ t.test('keys and tokens never reach the log; one line per request with route, st
   t.match(done[2].url, /token=\[redacted\]/)
   t.equal(done[4].status, 401)
   t.equal(answers[5]!.statusCode, 200)
-  t.ok(lines.some((l) => /"level":40/.test(l) && /"msg":"dynamo.slow"/.test(l)), 'slow DynamoDB calls are warnings')
+  t.ok(
+    lines.some((l) => /"level":40/.test(l) && /"msg":"dynamo.slow"/.test(l)),
+    'slow DynamoDB calls are warnings',
+  )
 })

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/api/app.ts'
 import { createDownloadTokens } from '../../src/shared/exports/tokens.ts'
 import { createLogger } from '../../src/shared/logger.ts'
 import { startWorkerFleet } from '../../src/workers/fleet.ts'
-import { auth, build, KEYS, testConfig, uniquePrefix } from '../helpers/app.ts'
+import { auth, build, KEYS, startQueues, testConfig, uniquePrefix } from '../helpers/app.ts'
 import { startEntry } from '../helpers/processes.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
@@ -21,7 +21,11 @@ const dynamo = testDynamo(t, services.dynamoEndpoint)
 const TABLES = ['orders-eu', 'orders-us', 'users'] as const
 for (const table of TABLES) {
   await createTable(dynamo, table, { pk: 'S', sk: 'N' })
-  await putItems(dynamo, table, Array.from({ length: 12 }, (_, i) => ({ pk: { S: `p${i % 3}` }, sk: { N: String(i) }, from: { S: table } })))
+  await putItems(
+    dynamo,
+    table,
+    Array.from({ length: 12 }, (_, i) => ({ pk: { S: `p${i % 3}` }, sk: { N: String(i) }, from: { S: table } })),
+  )
 }
 
 const KEY = {
@@ -41,21 +45,24 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const dir = await mkdtemp(join(tmpdir(), 'dc-tenancy-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 const keysFile = join(dir, 'keys.json')
-await writeFile(keysFile, JSON.stringify([
-  { key: KEY.acmeExport, scopes: ['export'], tenant: 'acme' },
-  { key: KEY.acmeWrite, scopes: ['write'], tenant: 'acme' },
-  { key: KEY.acmeAdmin, scopes: ['admin'], tenant: 'acme' },
-  { key: KEY.globexExport, scopes: ['export'], tenant: 'globex' },
-  { key: KEY.globexWrite, scopes: ['write'], tenant: 'globex' },
-  { key: KEY.globexAdmin, scopes: ['admin'], tenant: 'globex' },
-  { key: KEY.orders, scopes: ['read', 'write', 'export'], tables: ['orders-*'] },
-  { key: KEY.ordersAdmin, scopes: ['admin'], tables: ['orders-*'] },
-  { sha256: sha256(KEY.hashed), scopes: ['read'], tenant: 'acme', tables: ['users'] },
-]))
+await writeFile(
+  keysFile,
+  JSON.stringify([
+    { key: KEY.acmeExport, scopes: ['export'], tenant: 'acme' },
+    { key: KEY.acmeWrite, scopes: ['write'], tenant: 'acme' },
+    { key: KEY.acmeAdmin, scopes: ['admin'], tenant: 'acme' },
+    { key: KEY.globexExport, scopes: ['export'], tenant: 'globex' },
+    { key: KEY.globexWrite, scopes: ['write'], tenant: 'globex' },
+    { key: KEY.globexAdmin, scopes: ['admin'], tenant: 'globex' },
+    { key: KEY.orders, scopes: ['read', 'write', 'export'], tables: ['orders-*'] },
+    { key: KEY.ordersAdmin, scopes: ['admin'], tables: ['orders-*'] },
+    { sha256: sha256(KEY.hashed), scopes: ['read'], tenant: 'acme', tables: ['users'] },
+  ]),
+)
 
 const overrides = { REDIS_PREFIX: uniquePrefix(), API_KEYS_FILE: keysFile, EXPORT_DIR: join(dir, 'exports'), EXPORT_SEGMENTS: '2' }
 const app = await build(t, services, overrides)
-await app.queues.queue('batch-write').waitUntilReady()
+await startQueues(app, ['batch-write'])
 const workerConfig = testConfig(services, { ...overrides, WORKER_QUEUES: 'export-segment,export-assemble,batch-write,cache-maintenance' })
 const fleet = await startWorkerFleet(workerConfig, createLogger(workerConfig, 'test-worker'))
 t.teardown(() => fleet.close(3000))
@@ -90,7 +97,7 @@ t.test('API_KEYS_FILE keys authenticate beside API_KEYS, a key given by its SHA-
   t.equal((await get('/tables', 'no-such-key-000000000001')).statusCode, 401)
 })
 
-t.test('two tenants: every export route of one answers 404 for the other\'s exports; download tokens are bound to the tenant', async (t) => {
+t.test("two tenants: every export route of one answers 404 for the other's exports; download tokens are bound to the tenant", async (t) => {
   const [acme, globex] = await Promise.all([exportOf(KEY.acmeExport, 'orders-eu'), exportOf(KEY.globexExport, 'orders-us')])
   const tenants = [
     { name: 'acme', exp: acme, own: [KEY.acmeExport, KEY.acmeAdmin], others: [KEY.globexExport, KEY.globexAdmin, KEYS.export, KEYS.admin] },
@@ -110,15 +117,21 @@ t.test('two tenants: every export route of one answers 404 for the other\'s expo
         sameAsMissing(t, await ask(exp.id), await ask(missingId), exp.id, missingId, `${name}'s export, ${method} ${url(':id')} by ${key.slice(0, 12)}`)
       }
       const listed = (await get('/exports?limit=100', key)).json().exports as Array<{ id: string }>
-      t.notOk(listed.some((e) => e.id === exp.id), `${name}'s export is not in the list of ${key.slice(0, 12)}`)
+      t.notOk(
+        listed.some((e) => e.id === exp.id),
+        `${name}'s export is not in the list of ${key.slice(0, 12)}`,
+      )
     }
     for (const key of own) {
       t.equal((await get(`/exports/${exp.id}`, key)).json().status, 'completed', `${key.slice(0, 12)} of ${name} (an admin too) sees its tenant's export`)
-      t.ok((await get('/exports?limit=100', key)).json().exports.some((e: { id: string }) => e.id === exp.id), `and lists it`)
+      t.ok(
+        (await get('/exports?limit=100', key)).json().exports.some((e: { id: string }) => e.id === exp.id),
+        `and lists it`,
+      )
     }
     t.equal((await app.inject({ url: exp.download })).statusCode, 200, `${name}'s signed link downloads its own export`)
   }
-  t.equal((await get(`/exports/${acme.id}`, KEY.acmeExport)).json().status, 'completed', 'the other tenant\'s DELETE cancelled nothing')
+  t.equal((await get(`/exports/${acme.id}`, KEY.acmeExport)).json().status, 'completed', "the other tenant's DELETE cancelled nothing")
 
   // A token carried over to the other tenant's export, and a token minted for the right id but another tenant.
   const tokenOf = (link: string) => new URL(link, 'http://x').searchParams.get('token')!
@@ -127,8 +140,15 @@ t.test('two tenants: every export route of one answers 404 for the other\'s expo
     [`/exports/${acme.id}/download?token=${tokenOf(globex.download)}`, "globex's token on acme's export"],
   ]
   const tokens = createDownloadTokens(app.config.CURSOR_SECRET!, 600)
-  for (const [tenant, exp] of [['globex', acme], ['acme', globex], ['default', acme]] as const) {
-    swapped.push([`/exports/${exp.id}/download?token=${tokens.sign(exp.id, tenant).token}`, `a token of ${exp === acme ? 'acme' : 'globex'}'s id signed for ${tenant}`])
+  for (const [tenant, exp] of [
+    ['globex', acme],
+    ['acme', globex],
+    ['default', acme],
+  ] as const) {
+    swapped.push([
+      `/exports/${exp.id}/download?token=${tokens.sign(exp.id, tenant).token}`,
+      `a token of ${exp === acme ? 'acme' : 'globex'}'s id signed for ${tenant}`,
+    ])
   }
   for (const [url, what] of swapped) {
     const res = await app.inject({ url: url! })
@@ -138,14 +158,14 @@ t.test('two tenants: every export route of one answers 404 for the other\'s expo
 })
 
 t.test('two tenants: batch status and Idempotency-Key belong to the tenant', async (t) => {
-  const payload = { operations: [{ put: { pk: { S: 'batch' }, sk: { N: '1' }, from: { S: 'batch' } } }] }
+  const payload = { format: 'typed', operations: [{ put: { pk: { S: 'batch' }, sk: { N: '1' }, from: { S: 'batch' } } }] }
   const post = (key: string) =>
     app.inject({ method: 'POST', url: '/tables/orders-eu/batches', headers: { ...bearer(key), 'idempotency-key': 'nightly-import-1' }, payload })
   const acme = await post(KEY.acmeWrite)
   const globex = await post(KEY.globexWrite)
   t.equal(acme.statusCode, 202)
   t.equal(globex.statusCode, 202)
-  t.not(globex.json().id, acme.json().id, "the same Idempotency-Key and body from another tenant is another batch")
+  t.not(globex.json().id, acme.json().id, 'the same Idempotency-Key and body from another tenant is another batch')
   t.equal(globex.headers['idempotent-replayed'], undefined)
   const replay = await post(KEY.acmeWrite)
   t.equal(replay.json().id, acme.json().id, 'within the tenant it replays')
@@ -166,7 +186,10 @@ t.test('two tenants: batch status and Idempotency-Key belong to the tenant', asy
     const statuses = views.map((v) => v.json().status)
     return statuses.every((s) => s === 'completed' || s === 'failed') && views.map((v) => v.json())
   })
-  t.same(done.map((v) => v.status), ['completed', 'completed'])
+  t.same(
+    done.map((v) => v.status),
+    ['completed', 'completed'],
+  )
   t.notOk('tenant' in done[0], 'the view does not carry the tenant')
 })
 
@@ -195,14 +218,13 @@ t.test('a key limited to orders-* gets 404 for users on every route, after anoth
     t.equal((await get(url('orders-eu'), KEY.hashed)).statusCode, 404, `${url(':table')}: and the users-only key gets 404 for orders`)
   }
   const writes: Array<[string, 'POST' | 'DELETE', string, (table: string) => string, object | undefined]> = [
-    ['batches', 'POST', KEY.orders, (table) => `/tables/${table}/batches`, { operations: [{ delete: { pk: { S: 'p0' }, sk: { N: '0' } } }] }],
+    ['batches', 'POST', KEY.orders, (table) => `/tables/${table}/batches`, { format: 'typed', operations: [{ delete: { pk: { S: 'p0' }, sk: { N: '0' } } }] }],
     ['exports', 'POST', KEY.orders, () => '/exports', undefined],
     ['invalidate', 'DELETE', KEY.ordersAdmin, (table) => `/tables/${table}/cache`, undefined],
     ['warmup', 'POST', KEY.ordersAdmin, () => '/cache/warmup', undefined],
   ]
   for (const [what, method, key, url, body] of writes) {
-    const payload = (table: string) =>
-      what === 'exports' ? { table, format: 'csv' } : what === 'warmup' ? { tables: [table] } : body
+    const payload = (table: string) => (what === 'exports' ? { table, format: 'csv' } : what === 'warmup' ? { tables: [table] } : body)
     const ask = (table: string) => app.inject({ method, url: url(table), headers: bearer(key), ...(payload(table) ? { payload: payload(table) } : {}) })
     const denied = await ask(hidden)
     const absent = await ask(missing)
@@ -217,7 +239,11 @@ t.test('/tables and /cache/stats show a limited key only its tables', async (t) 
   await get('/tables/orders-us/items?limit=3', KEY.orders)
   const list = await get('/tables', KEY.orders)
   t.same(list.json().tables, ['orders-eu', 'orders-us'])
-  t.equal((await app.inject({ url: '/tables', headers: { ...bearer(KEY.orders), 'if-none-match': list.headers.etag as string } })).statusCode, 304, 'its ETag is its own list')
+  t.equal(
+    (await app.inject({ url: '/tables', headers: { ...bearer(KEY.orders), 'if-none-match': list.headers.etag as string } })).statusCode,
+    304,
+    'its ETag is its own list',
+  )
   t.not(list.headers.etag, (await get('/tables', KEYS.read)).headers.etag, 'another key with other tables has another ETag')
 
   const all = (await get('/cache/stats', KEYS.read)).json()
@@ -241,15 +267,33 @@ t.test('a bad API_KEYS_FILE stops start-up with a message naming it, never the k
   const secret = 'super-secret-key-value-0001'
   const cases: Array<[string, string, RegExp]> = [
     ['not JSON', `[{ "key": "${secret}", scopes: [] `, /^API_KEYS_FILE is invalid: .*not valid JSON/],
-    ['bad scope', JSON.stringify([{ key: KEY.acmeAdmin, scopes: ['admin'] }, { key: secret, scopes: ['root'] }]), /^API_KEYS_FILE is invalid: entry 1: "scopes"/],
+    [
+      'bad scope',
+      JSON.stringify([
+        { key: KEY.acmeAdmin, scopes: ['admin'] },
+        { key: secret, scopes: ['root'] },
+      ]),
+      /^API_KEYS_FILE is invalid: entry 1: "scopes"/,
+    ],
     ['short key', JSON.stringify([{ key: 'short-secret', scopes: ['read'] }]), /^API_KEYS_FILE is invalid: entry 0: "key"/],
     ['key and sha256', JSON.stringify([{ key: secret, sha256: sha256(secret), scopes: ['read'] }]), /^API_KEYS_FILE is invalid: entry 0: expected exactly one/],
     ['bad sha256', JSON.stringify([{ sha256: secret, scopes: ['read'] }]), /^API_KEYS_FILE is invalid: entry 0: "sha256"/],
     ['unknown field', JSON.stringify([{ key: secret, scopes: ['read'], tenants: 'acme' }]), /^API_KEYS_FILE is invalid: entry 0: unknown field "tenants"/],
     ['bad tenant', JSON.stringify([{ key: secret, scopes: ['read'], tenant: 'a b' }]), /^API_KEYS_FILE is invalid: entry 0: "tenant"/],
     ['bad tables', JSON.stringify([{ key: secret, scopes: ['read'], tables: [] }]), /^API_KEYS_FILE is invalid: entry 0: "tables"/],
-    ['twice', JSON.stringify([{ key: secret, scopes: ['read'] }, { sha256: sha256(secret), scopes: ['admin'], tenant: 'x' }]), /^API_KEYS_FILE is invalid: entry 1: the same key as entry 0/],
-    ['also in API_KEYS', JSON.stringify([{ key: KEYS.read, scopes: ['read'], tenant: 'acme' }]), /^API_KEYS_FILE is invalid: entry 0: the key is also in API_KEYS/],
+    [
+      'twice',
+      JSON.stringify([
+        { key: secret, scopes: ['read'] },
+        { sha256: sha256(secret), scopes: ['admin'], tenant: 'x' },
+      ]),
+      /^API_KEYS_FILE is invalid: entry 1: the same key as entry 0/,
+    ],
+    [
+      'also in API_KEYS',
+      JSON.stringify([{ key: KEYS.read, scopes: ['read'], tenant: 'acme' }]),
+      /^API_KEYS_FILE is invalid: entry 0: the key is also in API_KEYS/,
+    ],
     ['empty', '[]', /^API_KEYS_FILE is invalid: expected a non-empty JSON list/],
   ]
   for (const [what, content, message] of cases) {

@@ -22,44 +22,46 @@ t.test('a write key uploads operations: problems by line before anything is queu
   await page.getByTestId('batch-form').getByLabel('Table').fill(DEMO_USERS_TABLE)
 
   // What the file itself gets wrong is found in the page: nothing is sent.
-  await page.getByTestId('batch-file').setInputFiles(
-    jsonl(
-      `{"put":{"userId":{"S":"new-1"},"score":{"N":"${BIG}"}}}`,
-      'this is not JSON',
-      '{"put":{"userId":{"S":"x"}},"delete":{"userId":{"S":"y"}}}',
-      '["put"]',
-    ),
-  )
+  await page
+    .getByTestId('batch-file')
+    .setInputFiles(
+      jsonl(
+        `{"put":{"userId":{"S":"new-1"},"score":{"N":"${BIG}"}}}`,
+        'this is not JSON',
+        '{"put":{"userId":{"S":"x"}},"delete":{"userId":{"S":"y"}}}',
+        '["put"]',
+      ),
+    )
   let listed = await page.getByTestId('batch-problems').innerText()
   t.match(listed, /3 problems in ops\.jsonl; nothing was queued/)
   t.match(listed, /line 2: not JSON/)
   t.match(listed, /line 3: an operation has exactly one of "put" or "delete"/)
   t.match(listed, /line 4: an operation must be an object/)
-  t.notOk(requests.some((u) => /\/batches/.test(u)), 'nothing was sent to the API')
+  t.notOk(
+    requests.some((u) => /\/batches/.test(u)),
+    'nothing was sent to the API',
+  )
   await screenshot(page, 'batch-problems')
 
   // What needs the key schema the API finds; its answer is placed on the lines, and nothing is queued.
-  await page.getByTestId('batch-file').setInputFiles(
-    jsonl(
-      `{"put":{"userId":{"S":"new-1"},"score":{"N":"${BIG}"}}}`,
-      '{"put":{"name":{"S":"no key"}}}',
-      '',
-      '{"put":{"userId":{"N":"7"}}}',
-    ),
-  )
+  await page
+    .getByTestId('batch-file')
+    .setInputFiles(jsonl(`{"put":{"userId":{"S":"new-1"},"score":{"N":"${BIG}"}}}`, '{"put":{"name":{"S":"no key"}}}', '', '{"put":{"userId":{"N":"7"}}}'))
   await page.getByRole('button', { name: 'Queue the batch' }).click()
   listed = await page.getByTestId('batch-problems').innerText()
   t.match(listed, /2 problems in ops\.jsonl; nothing was queued/)
   t.match(listed, /line 2: .*userId/, 'the missing key, on its line')
   t.match(listed, /line 4: .*userId/, 'the wrongly typed key, on its line (the blank line 3 counted)')
 
-  await page.getByTestId('batch-file').setInputFiles(
-    jsonl(
-      `{"put":{"userId":{"S":"new-1"},"score":{"N":"${BIG}"},"tags":{"SS":["a","b"]}}}`,
-      '{"put":{"userId":{"S":"new-2"},"name":{"S":"Two"}}}',
-      '{"delete":{"userId":{"S":"user-00002"}}}',
-    ),
-  )
+  await page
+    .getByTestId('batch-file')
+    .setInputFiles(
+      jsonl(
+        `{"put":{"userId":{"S":"new-1"},"score":{"N":"${BIG}"},"tags":{"SS":["a","b"]}}}`,
+        '{"put":{"userId":{"S":"new-2"},"name":{"S":"Two"}}}',
+        '{"delete":{"userId":{"S":"user-00002"}}}',
+      ),
+    )
   await page.getByTestId('batch-ready').getByText('3 operations (typed)').waitFor()
   await page.getByRole('button', { name: 'Queue the batch' }).click()
   const batch = page.locator('[data-testid="batch"][data-status="completed"]')

@@ -94,7 +94,11 @@ t.test('a read key browses a demo table, pages forward and back, opens the 38-di
   }
   const expectPage = async (n: number, ids: string[], what: string) => {
     await page.getByTestId('page-number').getByText(`Page ${n}`).waitFor()
-    await page.getByTestId('items').locator('tbody tr').nth(ids.length - 1).waitFor()
+    await page
+      .getByTestId('items')
+      .locator('tbody tr')
+      .nth(ids.length - 1)
+      .waitFor()
     // The new page is on screen once its first id and its row count are. Polled from here: the console's
     // CSP (no unsafe-eval) refuses waitForFunction's string predicates, and the test has no DOM types.
     const probe = `(([first, count]) => {
@@ -104,25 +108,53 @@ t.test('a read key browses a demo table, pages forward and back, opens the 38-di
     await waitFor(`page ${n} on screen`, async () => (await page.evaluate(probe)) === true)
     t.same(await shownIds(), ids, what)
   }
-  await expectPage(1, first.items.map((i) => i.userId), 'page 1 as the API answers it')
+  await expectPage(
+    1,
+    first.items.map((i) => i.userId),
+    'page 1 as the API answers it',
+  )
   t.match(await page.getByTestId('x-cache').first().innerText(), /X-Cache: (HIT|MISS|STALE)/, 'the answer shows X-Cache')
   await page.getByRole('button', { name: 'Next ›' }).click()
-  await expectPage(2, second.items.map((i) => i.userId), 'page 2 through the cursor')
+  await expectPage(
+    2,
+    second.items.map((i) => i.userId),
+    'page 2 through the cursor',
+  )
   await page.getByRole('button', { name: '‹ Previous' }).click()
-  await expectPage(1, first.items.map((i) => i.userId), 'back on page 1')
+  await expectPage(
+    1,
+    first.items.map((i) => i.userId),
+    'back on page 1',
+  )
   // Keyboard: n pages forward.
   await page.locator('main').click({ position: { x: 5, y: 5 } })
   await page.keyboard.press('n')
-  await expectPage(2, second.items.map((i) => i.userId), 'n pages forward')
+  await expectPage(
+    2,
+    second.items.map((i) => i.userId),
+    'n pages forward',
+  )
   // Another source from page 2 starts at its page 1: no cursor of the table is sent with the index (that would be a 400).
   const byEmail = await apiJson<{ items: Array<{ email: string }> }>(`/tables/${DEMO_USERS_TABLE}/items?limit=${limit}&index=byEmail`)
   await page.getByLabel('Source').selectOption('byEmail')
   // The index's key comes first in the grid.
-  await expectPage(1, byEmail.items.map((i) => i.email), 'page 1 of the index')
+  await expectPage(
+    1,
+    byEmail.items.map((i) => i.email),
+    'page 1 of the index',
+  )
   await page.getByLabel('Source').selectOption('')
-  await expectPage(1, first.items.map((i) => i.userId), 'back to the table, page 1')
+  await expectPage(
+    1,
+    first.items.map((i) => i.userId),
+    'back to the table, page 1',
+  )
   await page.getByRole('button', { name: 'Next ›' }).click()
-  await expectPage(2, second.items.map((i) => i.userId), 'page 2 again')
+  await expectPage(
+    2,
+    second.items.map((i) => i.userId),
+    'page 2 again',
+  )
   // Sets and binary are marked in the grid.
   t.ok(await page.getByTestId('items').locator('abbr.type-tag', { hasText: 'SS' }).count(), 'string sets are marked')
   t.ok(await page.getByTestId('items').locator('abbr.type-tag', { hasText: 'B' }).count(), 'binary is marked')
@@ -192,11 +224,17 @@ t.test('a read key browses a demo table, pages forward and back, opens the 38-di
   const grid = page.getByTestId('items')
   const headers = await grid.locator('thead th').allInnerTexts()
   const col = (name: string) => headers.indexOf(name) + 1
-  const rows = await grid.locator('tbody tr').evaluateAll(
-    (trs, [pk, sk]) => trs.map((tr) => `${tr.children[pk as number]!.textContent}|${tr.children[sk as number]!.textContent}`),
-    [col('PK') - 1, col('SK') - 1],
+  const rows = await grid
+    .locator('tbody tr')
+    .evaluateAll(
+      (trs, [pk, sk]) => trs.map((tr) => `${tr.children[pk as number]!.textContent}|${tr.children[sk as number]!.textContent}`),
+      [col('PK') - 1, col('SK') - 1],
+    )
+  t.same(
+    rows,
+    expected.items.map((i) => `${i.PK}|${i.SK}`),
+    'the same items, in the same order',
   )
-  t.same(rows, expected.items.map((i) => `${i.PK}|${i.SK}`), 'the same items, in the same order')
   t.match(await page.getByTestId('x-cache').first().innerText(), /X-Cache/)
 
   // The query is a shareable link with no key in it; it opens the same query in a new tab.

@@ -25,9 +25,12 @@ for (let round = 0; round < 3; round++) {
 }
 
 t.test('GET /cache/stats/history: per-minute series that add up to /cache/stats', async (t) => {
-  const history = await get<{ step: number; times: number[]; totals: Counts & Record<string, number[]>; tables: Record<string, Record<keyof Counts, number[]>> }>(
-    '/cache/stats/history?minutes=30',
-  )
+  const history = await get<{
+    step: number
+    times: number[]
+    totals: Counts & Record<string, number[]>
+    tables: Record<string, Record<keyof Counts, number[]>>
+  }>('/cache/stats/history?minutes=30')
   const stats = await get<{ totals: Counts; tables: Record<string, Counts> }>('/cache/stats')
   t.equal(history.step, 60)
   t.equal(history.times.length, 30)
@@ -131,17 +134,29 @@ t.test('a key of tenant acme restricted to one table: tenant and tables shown, o
   const key = 'acme-users-read-key-000000001'
   await writeFile(join(dir, 'keys.json'), JSON.stringify([{ key, scopes: ['read'], tenant: 'acme', tables: [DEMO_USERS_TABLE] }]))
   // A second API process on the same Redis prefix: the same statistics, keys from API_KEYS_FILE too.
-  const other = await build(t, stack.services, { REDIS_PREFIX: app.keys.prefix, API_KEYS_FILE: join(dir, 'keys.json') }, { console: { root: stack.consoleRoot } })
+  const other = await build(
+    t,
+    stack.services,
+    { REDIS_PREFIX: app.keys.prefix, API_KEYS_FILE: join(dir, 'keys.json') },
+    { console: { root: stack.consoleRoot } },
+  )
   await other.listen({ port: 0, host: '127.0.0.1' })
   const otherBase = `http://127.0.0.1:${(other.server.address() as AddressInfo).port}`
   const headers = { authorization: `Bearer ${key}` }
 
   t.same((await other.inject({ url: '/auth/whoami', headers })).json(), { scopes: ['read'], tenant: 'acme', tables: [DEMO_USERS_TABLE] })
-  const history = (await other.inject({ url: '/cache/stats/history?minutes=60', headers })).json() as { totals: Record<keyof Counts, number[]>; tables: Record<string, unknown> }
+  const history = (await other.inject({ url: '/cache/stats/history?minutes=60', headers })).json() as {
+    totals: Record<keyof Counts, number[]>
+    tables: Record<string, unknown>
+  }
   const stats = (await other.inject({ url: '/cache/stats', headers })).json() as { totals: Counts; tables: Record<string, Counts> }
   t.same(Object.keys(history.tables), [DEMO_USERS_TABLE], 'only its table')
   t.same(Object.keys(stats.tables), [DEMO_USERS_TABLE])
-  t.equal(history.totals.hits.reduce((a, b) => a + b, 0), stats.totals.hits, 'its totals add up to its /cache/stats')
+  t.equal(
+    history.totals.hits.reduce((a, b) => a + b, 0),
+    stats.totals.hits,
+    'its totals add up to its /cache/stats',
+  )
 
   const { page, problems } = await openConsole({ ...stack, app: other, base: otherBase })
   await signIn({ ...stack, app: other, base: otherBase }, page, key, '#/cache')

@@ -50,11 +50,21 @@ t.test('an export key starts an export of 20,000 items, watches the bar reach 10
   const seen = (await page.evaluate('window.seen')) as number[]
   t.equal(seen[seen.length - 1], 100, `the bar ends at 100% (values seen: ${seen.join(', ')})`)
   t.ok(seen.length >= 2, 'it moved while the page watched')
-  t.same([...seen].sort((a, b) => a - b), seen, 'it never went back')
+  t.same(
+    [...seen].sort((a, b) => a - b),
+    seen,
+    'it never went back',
+  )
   t.equal(await row.getAttribute('data-status'), 'completed')
   t.equal(await page.evaluate('window.marker'), 42, 'no reload')
-  t.ok(requests.some((u) => /\/exports\/[^/]+\/events$/.test(u)), 'progress came over the event stream')
-  t.notOk(requests.some((u) => u.includes(KEYS.export)), 'the key is in no URL')
+  t.ok(
+    requests.some((u) => /\/exports\/[^/]+\/events$/.test(u)),
+    'progress came over the event stream',
+  )
+  t.notOk(
+    requests.some((u) => u.includes(KEYS.export)),
+    'the key is in no URL',
+  )
   await screenshot(page, 'exports')
 
   // The download: fetched with the Authorization header, handed over as a file.

@@ -11,13 +11,10 @@ import { build, configEnv, KEYS, testConfig, uniquePrefix } from '../helpers/app
 import { launchBrowser, outputPath } from '../helpers/browser.ts'
 import { startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices, type TestServices } from '../helpers/services.ts'
+import type { Tap } from '../helpers/tap.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SOURCES = join(ROOT, 'console')
-
-interface Tap {
-  teardown(fn: () => unknown): void
-}
 
 function newestMtime(dir: string): number {
   let newest = 0
@@ -87,7 +84,10 @@ export interface ConsolePage {
  * A page on the console at 1280x800, recording every request (each must stay on the API's origin)
  * and every console error or page error. `allowErrors` admits expected console errors (a refused key's 401).
  */
-export async function openConsole(stack: ConsoleStack, opts: { allowErrors?: RegExp; viewport?: { width: number; height: number } } = {}): Promise<ConsolePage> {
+export async function openConsole(
+  stack: ConsoleStack,
+  opts: { allowErrors?: RegExp; viewport?: { width: number; height: number } } = {},
+): Promise<ConsolePage> {
   const context = await stack.browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 800 }, acceptDownloads: true })
   const page = await context.newPage()
   const problems: string[] = []
@@ -100,7 +100,7 @@ export async function openConsole(stack: ConsoleStack, opts: { allowErrors?: Reg
   })
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`))
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !(opts.allowErrors?.test(msg.text()))) problems.push(`console error: ${msg.text()}`)
+    if (msg.type() === 'error' && !opts.allowErrors?.test(msg.text())) problems.push(`console error: ${msg.text()}`)
   })
   page.setDefaultTimeout(30_000)
   return { context, page, problems, requests }

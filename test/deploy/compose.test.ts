@@ -141,9 +141,7 @@ function environmentOf(service: Service | undefined): Env {
       }),
     )
   }
-  return Object.fromEntries(
-    Object.entries(env).map(([k, v]) => [k, v === null || v === undefined ? undefined : String(v)]),
-  )
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null || v === undefined ? undefined : String(v)]))
 }
 
 function commandOf(service: Service | undefined): string[] {
@@ -190,9 +188,7 @@ function durationMs(text: string | undefined): number {
   if (text === undefined) return 10_000 // Compose's default stop_grace_period
   let total = 0
   for (const [, n, unit] of String(text).matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s|us)/g)) {
-    const factor = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 }[
-      unit as 'h' | 'm' | 's' | 'ms' | 'us'
-    ]
+    const factor = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 }[unit as 'h' | 'm' | 's' | 'ms' | 'us']
     total += Number(n) * factor
   }
   return total
@@ -218,10 +214,7 @@ t.test('api and worker run the same image; the worker has 3 replicas', async (t)
   t.same(worker.build, api.build, 'built the same way (no pull of a local-only tag)')
   t.equal(worker.deploy?.replicas, 3)
   const apiCommand = commandOf(api)
-  t.ok(
-    apiCommand.length === 0 || apiCommand.join(' ') === pkg.scripts['start:api'],
-    'api runs the image default (node dist/api/server.js)',
-  )
+  t.ok(apiCommand.length === 0 || apiCommand.join(' ') === pkg.scripts['start:api'], 'api runs the image default (node dist/api/server.js)')
   t.equal(commandOf(worker).join(' '), pkg.scripts['start:worker'], 'worker runs start:worker')
 })
 
@@ -245,11 +238,7 @@ t.test('each role gets the variables the config requires for it', async (t) => {
   const api = environmentOf(services.api)
   t.ok(api.API_KEYS, 'api: API_KEYS')
   t.ok(api.CURSOR_SECRET, 'api: CURSOR_SECRET')
-  t.equal(
-    environmentOf(services.worker).CURSOR_SECRET,
-    api.CURSOR_SECRET,
-    'workers sign download links with the same secret the api verifies them with',
-  )
+  t.equal(environmentOf(services.worker).CURSOR_SECRET, api.CURSOR_SECRET, 'workers sign download links with the same secret the api verifies them with')
 })
 
 t.test('endpoints point at services of this file, on the ports they listen on', async (t) => {
@@ -295,11 +284,7 @@ t.test('secrets come from the shell when set; the defaults are recognisably deve
   const literalApi = environmentOf(literal.services.api)
   for (const key of ['API_KEYS', 'CURSOR_SECRET']) {
     t.match(literalApi[key], new RegExp(`^\\$\\{${key}:[-?]`), `${key} is taken from the shell`)
-    t.match(
-      environmentOf(services.api)[key],
-      /dev.*change-me|change-me.*dev/,
-      `${key} default says dev / change-me`,
-    )
+    t.match(environmentOf(services.api)[key], /dev.*change-me|change-me.*dev/, `${key} default says dev / change-me`)
   }
   t.match(COMPOSE_TEXT, /DEVELOPMENT ONLY/, 'the file says the defaults are for development only')
   const own = {
@@ -347,8 +332,7 @@ t.test('healthchecks and start order', async (t) => {
   for (const [name, service] of Object.entries(services)) {
     for (const [dep, condition] of Object.entries(dependsOn(service))) {
       t.ok(services[dep], `${name} depends on ${dep}, which exists`)
-      if (condition === 'service_healthy')
-        t.ok(hasHealthcheck(services[dep]), `${dep} has a healthcheck to wait for`)
+      if (condition === 'service_healthy') t.ok(hasHealthcheck(services[dep]), `${dep} has a healthcheck to wait for`)
     }
   }
   for (const [name] of APP_SERVICES) {
@@ -361,10 +345,7 @@ t.test('healthchecks and start order', async (t) => {
 
 t.test('the api publishes its port; shutdown gets the time the config allows', async (t) => {
   const apiConfig = loadConfig(environmentOf(services.api), 'api')
-  t.ok(
-    containerPorts(services.api).includes(apiConfig.PORT),
-    `api publishes container port ${apiConfig.PORT}`,
-  )
+  t.ok(containerPorts(services.api).includes(apiConfig.PORT), `api publishes container port ${apiConfig.PORT}`)
   for (const [name, role] of APP_SERVICES) {
     const config = loadConfig(environmentOf(services[name]), role)
     t.ok(

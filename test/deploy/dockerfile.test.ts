@@ -53,8 +53,7 @@ function stagesOf(instructions: Instruction[]): Stage[] {
   return stages
 }
 
-const of = (stage: Stage | undefined, keyword: string) =>
-  (stage?.instructions ?? []).filter((i) => i.keyword === keyword).map((i) => i.args)
+const of = (stage: Stage | undefined, keyword: string) => (stage?.instructions ?? []).filter((i) => i.keyword === keyword).map((i) => i.args)
 
 /** Exec form `["a", "b"]` as words; shell form split on spaces. */
 function words(args: string): string[] {

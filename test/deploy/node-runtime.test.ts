@@ -23,7 +23,11 @@ t.test("the runtime image's install, `npm ci --omit=dev` of the lockfile, works 
   // The production dependencies load on Node 24 and the SDK has nothing to warn about there.
   const probe = await run(
     node,
-    ['--input-type=module', '-e', "await import('fastify'); await import('bullmq'); await import('ioredis'); const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb'); new DynamoDBClient({ region: 'us-east-1' }); console.log('loaded')"],
+    [
+      '--input-type=module',
+      '-e',
+      "await import('fastify'); await import('bullmq'); await import('ioredis'); const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb'); new DynamoDBClient({ region: 'us-east-1' }); console.log('loaded')",
+    ],
     { cwd: dir },
   )
   t.equal(probe.stdout.trim(), 'loaded')

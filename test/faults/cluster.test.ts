@@ -40,8 +40,16 @@ await createTable(dynamo, 'orders', { PK: 'S', SK: 'S' })
 await createTable(dynamo, 'users', { id: 'S' })
 await createTable(dynamo, 'people', { id: 'S' })
 const ORDERS = 40
-await putItems(dynamo, 'orders', Array.from({ length: ORDERS }, (_, i) => ({ PK: { S: `c${i % 4}` }, SK: { S: `o${i}` }, v: { N: String(i) } })))
-await putItems(dynamo, 'users', Array.from({ length: 5 }, (_, i) => ({ id: { S: `u${i}` } })))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: ORDERS }, (_, i) => ({ PK: { S: `c${i % 4}` }, SK: { S: `o${i}` }, v: { N: String(i) } })),
+)
+await putItems(
+  dynamo,
+  'users',
+  Array.from({ length: 5 }, (_, i) => ({ id: { S: `u${i}` } })),
+)
 
 const exportDir = await mkdtemp(join(tmpdir(), 'dc-cluster-exports-'))
 t.teardown(() => rm(exportDir, { recursive: true, force: true }))
@@ -83,11 +91,17 @@ const ALL_READS = ['/tables', ...ORDERS_READS, ...USERS_READS]
 
 t.test('REDIS_CLUSTER: seeds parsed from REDIS_URL, a bad seed refused at start-up, hash tags as Redis reads them', async (t) => {
   const seeds = clusterSeeds('rediss://app:s%40cret@10.0.0.1:7000, rediss://10.0.0.2')
-  t.same(seeds.nodes, [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 6379 }])
+  t.same(seeds.nodes, [
+    { host: '10.0.0.1', port: 7000 },
+    { host: '10.0.0.2', port: 6379 },
+  ])
   t.same(seeds.redisOptions, { username: 'app', password: 's@cret', tls: {} }, 'credentials and TLS of the first seed apply to every node')
   t.equal(loadConfig({ REDIS_CLUSTER: 'true', REDIS_URL: cluster.url }).REDIS_CLUSTER, true)
   t.equal(loadConfig({ REDIS_URL: cluster.url }).REDIS_CLUSTER, false, 'off by default')
-  t.throws(() => loadConfig({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://a:1,b:2' }), { name: 'ConfigError', message: /^REDIS_URL is invalid: expected comma-separated redis:\/\/ seed URLs/ })
+  t.throws(() => loadConfig({ REDIS_CLUSTER: 'true', REDIS_URL: 'redis://a:1,b:2' }), {
+    name: 'ConfigError',
+    message: /^REDIS_URL is invalid: expected comma-separated redis:\/\/ seed URLs/,
+  })
   t.throws(() => loadConfig({ REDIS_CLUSTER: 'maybe' }), { name: 'ConfigError', message: /^REDIS_CLUSTER is invalid: expected true or false/ })
   t.same(['dc:{orders}:e:x', 'dc:{}:x', '{a}{b}', 'plain', 'x{}{y}'].map(hashTagOf), ['orders', 'dc:{}:x', 'a', 'plain', 'x{}{y}'])
 })
@@ -172,8 +186,14 @@ t.test('a stale read queues one refresh; the worker fleet completes it and the n
   await sleep(1100)
   proxy.reset()
   const stale = await Promise.all(Array.from({ length: 20 }, () => read(url, staleApp)))
-  t.ok(stale.every((r) => r.headers['x-cache'] === 'STALE'), 'all 20 served stale')
-  t.ok(stale.every((r) => r.body === first.body), 'with the old body')
+  t.ok(
+    stale.every((r) => r.headers['x-cache'] === 'STALE'),
+    'all 20 served stale',
+  )
+  t.ok(
+    stale.every((r) => r.body === first.body),
+    'with the old body',
+  )
   // Counted when the refreshed value is first seen: it is fresh for 1 s only (8 s x 0.125), and a read that a
   // slow machine delays past that finds it stale again and rightly queues a refresh of its own.
   const seen = await waitFor('the refreshed value', async () => {
@@ -188,16 +208,19 @@ t.test('a stale read queues one refresh; the worker fleet completes it and the n
     return (counts.completed ?? 0) + (counts.failed ?? 0) > 0 && counts
   })
   t.match(refreshes, { completed: 1, failed: 0 }, 'one refresh job, completed')
-  const fresh = seen.headers['x-cache'] === 'HIT' ? seen : await waitFor('a fresh read', async () => {
-    const res = await read(url, staleApp)
-    return res.headers['x-cache'] === 'HIT' && res
-  })
+  const fresh =
+    seen.headers['x-cache'] === 'HIT'
+      ? seen
+      : await waitFor('a fresh read', async () => {
+          const res = await read(url, staleApp)
+          return res.headers['x-cache'] === 'HIT' && res
+        })
   t.equal(fresh.headers['x-cache'], 'HIT', 'the next read is fresh')
   t.equal(fresh.json().changed, true, 'the refresh wrote the new value')
 })
 
 t.test('a batch write job: queued with an Idempotency-Key, written by the fleet, replayed as the same batch', async (t) => {
-  const payload = { operations: Array.from({ length: 30 }, (_, i) => ({ put: { id: { S: `p${i}` }, n: { N: String(i) } } })) }
+  const payload = { format: 'typed', operations: Array.from({ length: 30 }, (_, i) => ({ put: { id: { S: `p${i}` }, n: { N: String(i) } } })) }
   const headers = { ...auth('write'), 'content-type': 'application/json', 'idempotency-key': 'cluster-import-1' }
   const post = () => app.inject({ method: 'POST', url: '/tables/people/batches', headers, payload })
   const created = await post()
@@ -264,7 +287,10 @@ t.test('an export end to end: flow over two queues, live events through XREAD, f
   t.match(record, { status: 'completed', processedItems: ORDERS })
   const file = await app.inject({ url: record.download })
   t.equal(file.statusCode, 200)
-  const lines = file.body.trim().split('\n').map((l) => JSON.parse(l) as { PK: string; SK: string })
+  const lines = file.body
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { PK: string; SK: string })
   t.equal(lines.length, ORDERS, 'every item in the file')
   t.equal(new Set(lines.map((l) => l.SK)).size, ORDERS, 'each once')
 })
@@ -283,7 +309,11 @@ t.test('keys of every kind are spread over the masters, each on the master ownin
   // Quota slots are tagged per owner (`*quota:<kind>:<tenant or key>`), so each owner's Lua script runs on one slot.
   const quotaTags = [...tags.keys()].filter((tag) => tag.startsWith('*quota:'))
   t.ok(quotaTags.length > 0, `quota slots written (${quotaTags.join(' ')})`)
-  t.same([...tags.keys()].filter((tag) => !tag.startsWith('*quota:')).sort(), ['*', '*exports', 'orders', 'people', prefix, 'users'].sort(), 'every kind of key was written')
+  t.same(
+    [...tags.keys()].filter((tag) => !tag.startsWith('*quota:')).sort(),
+    ['*', '*exports', 'orders', 'people', prefix, 'users'].sort(),
+    'every kind of key was written',
+  )
   for (const [tag, ports] of tags) {
     t.equal(ports.size, 1, `{${tag}} keys share one master`)
     t.equal([...ports][0], await cluster.ownerOf(`{${tag}}`), `{${tag}} is on its slot's master`)

@@ -12,17 +12,36 @@ t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'orders', { PK: 'S', SK: 'S' }, { byStatus: { status: 'S', total: 'N' } })
 await createTable(dynamo, 'blobs', { id: 'B' })
-await putItems(dynamo, 'orders', Array.from({ length: 20 }, (_, i) => ({ PK: { S: `c${i % 3}` }, SK: { S: `o${i}` }, status: { S: 'open' }, total: { N: String(i) } })))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: 20 }, (_, i) => ({ PK: { S: `c${i % 3}` }, SK: { S: `o${i}` }, status: { S: 'open' }, total: { N: String(i) } })),
+)
 
 const app = await build(t, { ...services, dynamoEndpoint: proxy.endpoint }, { RATE_LIMIT_PER_MIN: '1000000', TABLES_DENY: 'secret*' })
 
-/** Every route of the product (product.md), as templates; `:x` segments get generated values. */
+/** Every route of the product (docs/architecture.md, Route -> file), as templates; `:x` segments get generated values. */
 const ROUTES: Array<[string, string]> = [
-  ['GET', '/tables'], ['GET', '/tables/:table'], ['GET', '/tables/:table/items'], ['GET', '/tables/:table/items/:pk'],
-  ['GET', '/tables/:table/query'], ['GET', '/cache/stats'], ['DELETE', '/tables/:table/cache'], ['DELETE', '/cache'],
-  ['POST', '/cache/warmup'], ['POST', '/exports'], ['GET', '/exports/:id'], ['GET', '/exports/:id/download'],
-  ['DELETE', '/exports/:id'], ['GET', '/exports'], ['POST', '/tables/:table/batches'], ['GET', '/batches/:id'],
-  ['GET', '/health'], ['GET', '/ready'], ['GET', '/metrics'], ['GET', '/openapi.json'],
+  ['GET', '/tables'],
+  ['GET', '/tables/:table'],
+  ['GET', '/tables/:table/items'],
+  ['GET', '/tables/:table/items/:pk'],
+  ['GET', '/tables/:table/query'],
+  ['GET', '/cache/stats'],
+  ['DELETE', '/tables/:table/cache'],
+  ['DELETE', '/cache'],
+  ['POST', '/cache/warmup'],
+  ['POST', '/exports'],
+  ['GET', '/exports/:id'],
+  ['GET', '/exports/:id/download'],
+  ['DELETE', '/exports/:id'],
+  ['GET', '/exports'],
+  ['POST', '/tables/:table/batches'],
+  ['GET', '/batches/:id'],
+  ['GET', '/health'],
+  ['GET', '/ready'],
+  ['GET', '/metrics'],
+  ['GET', '/openapi.json'],
 ]
 const WRITES = new Set(['BatchWriteItem', 'PutItem', 'DeleteItem', 'UpdateItem', 'TransactWriteItems', 'CreateTable', 'DeleteTable'])
 
@@ -32,12 +51,15 @@ const nasty = fc.oneof(
   fc.constantFrom('orders', 'blobs', 'secret-table', 'nope', '..', '%', '%00', '%ff%fe', 'a'.repeat(300), '{*}', 'c1', 'AQID', '-1', '1e400', 'null', '[]'),
 )
 const segment = nasty.map((s) => encodeURIComponent(s) || 'x')
-const queryValue = fc.oneof(nasty, fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)))
+const queryValue = fc.oneof(
+  nasty,
+  fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+)
 const queryKeys = fc.constantFrom('limit', 'cursor', 'index', 'view', 'pk', 'sk', 'skOp', 'sk2', 'filter', 'order', 'status', 'token', 'x')
 const body = fc.oneof(
   fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
   fc.constant(`${'['.repeat(5000)}${']'.repeat(5000)}`),
-  fc.constant(JSON.stringify({ operations: Array.from({ length: 3 }, () => ({ put: { PK: { S: 'x' } } })) })),
+  fc.constant(JSON.stringify({ format: 'typed', operations: Array.from({ length: 3 }, () => ({ put: { PK: { S: 'x' } } })) })),
   fc.constant(JSON.stringify({ table: 'orders', format: 'csv', notify: 'not-an-email' })),
   fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from([0xc3, 0x28, ...b])),
   fc.string(),
@@ -47,7 +69,14 @@ const request = fc.record({
   params: fc.array(segment, { minLength: 3, maxLength: 3 }),
   query: fc.dictionary(queryKeys, queryValue, { maxKeys: 5 }),
   scope: fc.constantFrom<keyof typeof KEYS | 'none' | 'bad'>('read', 'write', 'export', 'admin', 'none', 'bad'),
-  contentType: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'application/json; charset=latin1', undefined),
+  contentType: fc.constantFrom(
+    'application/json',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data',
+    'application/json; charset=latin1',
+    undefined,
+  ),
   body: fc.option(body, { nil: undefined }),
   method: fc.option(fc.constantFrom('PUT', 'PATCH', 'OPTIONS', 'HEAD'), { nil: undefined, freq: 8 }),
 })
@@ -60,8 +89,7 @@ t.test('thousands of generated requests: no 5xx, every error in the documented s
     fc.asyncProperty(request, async (r) => {
       let i = 0
       const path = r.route[1].replace(/:[a-z]+/g, () => r.params[i++]!)
-      const headers: Record<string, string> =
-        r.scope === 'none' ? {} : r.scope === 'bad' ? { authorization: 'Bearer not-a-key-at-all' } : auth(r.scope)
+      const headers: Record<string, string> = r.scope === 'none' ? {} : r.scope === 'bad' ? { authorization: 'Bearer not-a-key-at-all' } : auth(r.scope)
       if (r.contentType) headers['content-type'] = r.contentType
       const mayQueue = (r.method ?? r.route[0]) !== 'GET'
       const jobsBefore = mayQueue ? await jobCount() : 0
@@ -78,8 +106,13 @@ t.test('thousands of generated requests: no 5xx, every error in the documented s
       if (res.statusCode >= 500 && res.statusCode !== 503) return false
       if (res.statusCode >= 400 && r.method !== 'HEAD') {
         const e = res.json()
-        return typeof e.code === 'string' && e.code.startsWith('DC_ERR_') && e.statusCode === res.statusCode &&
-          typeof e.message === 'string' && typeof e.error === 'string'
+        return (
+          typeof e.code === 'string' &&
+          e.code.startsWith('DC_ERR_') &&
+          e.statusCode === res.statusCode &&
+          typeof e.message === 'string' &&
+          typeof e.error === 'string'
+        )
       }
       return true
     }),

@@ -18,12 +18,17 @@ import { auth, build, configEnv, testConfig, uniquePrefix } from '../helpers/app
 import { type ChildHandle, startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
+import type { Tap } from '../helpers/tap.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
 
 const services = await startServices(t)
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'people', { id: 'S' })
-await putItems(dynamo, 'people', Array.from({ length: 50 }, (_, i) => ({ id: { S: `p${i}` }, n: { N: String(i) } })))
+await putItems(
+  dynamo,
+  'people',
+  Array.from({ length: 50 }, (_, i) => ({ id: { S: `p${i}` }, n: { N: String(i) } })),
+)
 const exportDir = mkdtempSync(join(tmpdir(), 'dc-kills-'))
 t.teardown(() => rmSync(exportDir, { recursive: true, force: true }))
 const redis = new Redis(services.redisUrl)
@@ -124,7 +129,6 @@ async function mailsTo(to: string): Promise<number> {
   return store.emails.filter((m) => m.destination.to.includes(to)).length
 }
 
-
 const prefix = uniquePrefix()
 const overrides = { REDIS_PREFIX: prefix, EXPORT_DIR: exportDir, PUBLIC_URL: 'http://dynacache.test', JOB_STALL_MS: '1500' }
 const api = await build(t, services, overrides)
@@ -136,11 +140,6 @@ async function startWorker(t: Tap): Promise<ChildHandle> {
   const worker = startEntry(t, 'src/workers/main.ts', workerEnv)
   await waitForLog(worker, /worker\.started/)
   return worker
-}
-
-interface Tap {
-  teardown(fn: () => unknown): void
-  passing(): boolean
 }
 
 /** Creates an export that mails `to` when it completes; returns its id. */
@@ -177,7 +176,9 @@ async function killDuringSend(t: Tap, mode: Mode, victim: ChildHandle) {
 t.test('SIGKILL after SES accepted the email, before the worker recorded it: the retried job does not mail again', async (t) => {
   const victim = await startWorker(t)
   const r = await killDuringSend(t, 'accept-then-hold', victim)
-  t.comment(`export ${r.id}: worker exit ${r.exit}; SendEmail requests ${r.sends}, emails stored at the kill ${r.mailsAtKill}, after the retry ${r.mails}; email job ${r.state}, stalled ${r.job.stalledCounter ?? 0}x, returned ${JSON.stringify(r.job.returnvalue)}`)
+  t.comment(
+    `export ${r.id}: worker exit ${r.exit}; SendEmail requests ${r.sends}, emails stored at the kill ${r.mailsAtKill}, after the retry ${r.mails}; email job ${r.state}, stalled ${r.job.stalledCounter ?? 0}x, returned ${JSON.stringify(r.job.returnvalue)}`,
+  )
   t.equal(r.exit, 'SIGKILL', 'the worker was killed (SIGKILL) mid-send')
   t.equal(r.mailsAtKill, 1, 'SES had stored the email when the worker died')
   t.equal(r.state, 'completed', 'the email job completed (once)')
@@ -190,7 +191,9 @@ t.test('SIGKILL after SES accepted the email, before the worker recorded it: the
 t.test('SIGKILL before SES received the email: at most one email, the job still completes', async (t) => {
   const victim = await startWorker(t)
   const r = await killDuringSend(t, 'hold-before-ses', victim)
-  t.comment(`export ${r.id}: worker exit ${r.exit}; SendEmail requests ${r.sends} (dropped unsent ${ses.counts.dropped}), emails stored ${r.mails}; email job ${r.state}, returned ${JSON.stringify(r.job.returnvalue)}`)
+  t.comment(
+    `export ${r.id}: worker exit ${r.exit}; SendEmail requests ${r.sends} (dropped unsent ${ses.counts.dropped}), emails stored ${r.mails}; email job ${r.state}, returned ${JSON.stringify(r.job.returnvalue)}`,
+  )
   t.equal(r.exit, 'SIGKILL', 'the worker was killed (SIGKILL) mid-send')
   t.equal(r.state, 'completed', 'the email job completed (once)')
   t.ok(r.mails <= 1, 'no duplicate email')
@@ -212,7 +215,9 @@ t.test('SES refusing every attempt of one send (no kill): the claim is released,
   // Read again once completed: a job object fetched just before it completed holds no return value.
   const job = (await emails.getJob(`${id}-export-completed`))!
   const mails = await mailsTo(to)
-  t.comment(`export ${id}: SendEmail requests ${ses.counts.requests - sendsBefore} (refused ${ses.counts.refused}), job attempts ${job.attemptsMade}, emails stored ${mails}`)
+  t.comment(
+    `export ${id}: SendEmail requests ${ses.counts.requests - sendsBefore} (refused ${ses.counts.refused}), job attempts ${job.attemptsMade}, emails stored ${mails}`,
+  )
   t.ok(job.attemptsMade >= 2, 'the first attempt failed and the job was retried')
   t.equal(mails, 1, 'exactly one email')
   t.match(job.returnvalue, { sent: true })

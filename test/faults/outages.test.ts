@@ -11,15 +11,18 @@ import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
 import { startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const services = await startServices(t)
 const proxy = await startDynamoProxy(services.dynamoEndpoint)
 t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'orders', { PK: 'S', SK: 'S' })
-await putItems(dynamo, 'orders', Array.from({ length: 200 }, (_, i) => ({ PK: { S: `c${i % 10}` }, SK: { S: `o${i}` } })))
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: 200 }, (_, i) => ({ PK: { S: `c${i % 10}` }, SK: { S: `o${i}` } })),
+)
 /** The fast Redis connection's commandTimeout (src/shared/redis/index.ts): the longest a request waits on Redis. */
 const REDIS_COMMAND_TIMEOUT_MS = 1000
 
@@ -42,23 +45,26 @@ interface Tally {
 /** Reads ROUTES round-robin from `lanes` concurrent loops until `until`; bounded in time, loopback only. */
 async function readLoad(base: string, until: number, lanes = 4): Promise<Tally> {
   const tally: Tally = { requests: 0, byStatus: new Map(), byCache: new Map(), slowest: 0 }
-  await Promise.all(Array.from({ length: lanes }, async (_, lane) => {
-    for (let i = lane; Date.now() < until; i += lanes) {
-      const started = Date.now()
-      const res = await fetch(base + ROUTES[i % ROUTES.length], { headers: auth('read'), signal: AbortSignal.timeout(10_000) })
-      await res.arrayBuffer()
-      tally.slowest = Math.max(tally.slowest, Date.now() - started)
-      tally.requests++
-      tally.byStatus.set(res.status, (tally.byStatus.get(res.status) ?? 0) + 1)
-      const cache = res.headers.get('x-cache') ?? '-'
-      tally.byCache.set(cache, (tally.byCache.get(cache) ?? 0) + 1)
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let i = lane; Date.now() < until; i += lanes) {
+        const started = Date.now()
+        const res = await fetch(base + ROUTES[i % ROUTES.length], { headers: auth('read'), signal: AbortSignal.timeout(10_000) })
+        await res.arrayBuffer()
+        tally.slowest = Math.max(tally.slowest, Date.now() - started)
+        tally.requests++
+        tally.byStatus.set(res.status, (tally.byStatus.get(res.status) ?? 0) + 1)
+        const cache = res.headers.get('x-cache') ?? '-'
+        tally.byCache.set(cache, (tally.byCache.get(cache) ?? 0) + 1)
+      }
+    }),
+  )
   return tally
 }
 
 const fivexx = (t: Tally) => [...t.byStatus].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0)
-const show = (t: Tally) => `${t.requests} requests, status ${JSON.stringify(Object.fromEntries(t.byStatus))}, cache ${JSON.stringify(Object.fromEntries(t.byCache))}, slowest ${t.slowest} ms`
+const show = (t: Tally) =>
+  `${t.requests} requests, status ${JSON.stringify(Object.fromEntries(t.byStatus))}, cache ${JSON.stringify(Object.fromEntries(t.byCache))}, slowest ${t.slowest} ms`
 
 t.test('Redis killed and restarted during 20 s of mixed reads', async (t) => {
   // This Redis persists to an append-only file, as production Redis should, so queued jobs survive the restart.
@@ -68,7 +74,10 @@ t.test('Redis killed and restarted during 20 s of mixed reads', async (t) => {
     await redisServer.stop()
     rmSync(dir, { recursive: true, force: true })
   })
-  const config = testConfig({ ...services, redisUrl: redisServer.url, dynamoEndpoint: proxy.endpoint }, { LOG_LEVEL: 'info', HOST: '127.0.0.1', RATE_LIMIT_PER_MIN: '1000000' })
+  const config = testConfig(
+    { ...services, redisUrl: redisServer.url, dynamoEndpoint: proxy.endpoint },
+    { LOG_LEVEL: 'info', HOST: '127.0.0.1', RATE_LIMIT_PER_MIN: '1000000' },
+  )
   const port = await freePort()
   const api = startEntry(t, 'src/api/server.ts', { ...configEnv(config), PORT: String(port) })
   const worker = startEntry(t, 'src/workers/main.ts', configEnv(config))
@@ -114,7 +123,15 @@ t.test('Redis killed and restarted during 20 s of mixed reads', async (t) => {
 t.test('DynamoDB answering 500s for 10 s: cached tables keep answering, the breaker opens and closes, nothing hangs', async (t) => {
   // Short ttls, so the entries cached before the outage expire during it and must be served stale-if-error.
   const ttls = { TABLE_LIST_TTL: '4', TABLE_DETAILS_TTL: '4', TABLE_ITEMS_TTL: '4', QUERY_RESULTS_TTL: '4' }
-  const overrides = { ...ttls, LOG_LEVEL: 'info', HOST: '127.0.0.1', RATE_LIMIT_PER_MIN: '1000000', BREAKER_FAILURES: '3', BREAKER_RECOVERY_MS: '2000', DYNAMO_TIMEOUT_MS: '800' }
+  const overrides = {
+    ...ttls,
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    RATE_LIMIT_PER_MIN: '1000000',
+    BREAKER_FAILURES: '3',
+    BREAKER_RECOVERY_MS: '2000',
+    DYNAMO_TIMEOUT_MS: '800',
+  }
   const config = testConfig({ ...services, dynamoEndpoint: proxy.endpoint }, overrides)
   const port = await freePort()
   const api = startEntry(t, 'src/api/server.ts', { ...configEnv(config), PORT: String(port) })
@@ -146,7 +163,9 @@ t.test('DynamoDB answering 500s for 10 s: cached tables keep answering, the brea
   await missLoad
   proxy.setFaults({})
   t.comment(`during the outage, cached keys: ${show(cached)}`)
-  t.comment(`during the outage, uncached keys: ${misses.requests} requests, ${misses.status503} answered 503, ${misses.retryAfter} with Retry-After, slowest ${misses.slowest} ms`)
+  t.comment(
+    `during the outage, uncached keys: ${misses.requests} requests, ${misses.status503} answered 503, ${misses.retryAfter} with Retry-After, slowest ${misses.slowest} ms`,
+  )
   t.equal(fivexx(cached), 0, 'every read of a cached entry answered without a 5xx')
   t.ok((cached.byCache.get('STALE') ?? 0) > 0, 'entries that expired during the outage were served stale-if-error')
   t.ok(cached.slowest < 800 + 1500, `no request hung past DYNAMO_TIMEOUT_MS plus a margin (slowest ${cached.slowest} ms)`)
@@ -170,7 +189,10 @@ t.test('DynamoDB answering 500s for 10 s: cached tables keep answering, the brea
 })
 
 t.test('SIGKILL of one of two API processes under load: the other keeps serving; SIGTERM lets in-flight requests finish', async (t) => {
-  const config = testConfig({ ...services, dynamoEndpoint: proxy.endpoint }, { LOG_LEVEL: 'info', HOST: '127.0.0.1', RATE_LIMIT_PER_MIN: '1000000', SHUTDOWN_TIMEOUT_MS: '5000' })
+  const config = testConfig(
+    { ...services, dynamoEndpoint: proxy.endpoint },
+    { LOG_LEVEL: 'info', HOST: '127.0.0.1', RATE_LIMIT_PER_MIN: '1000000', SHUTDOWN_TIMEOUT_MS: '5000' },
+  )
   const ports = [await freePort(), await freePort()]
   const apis = ports.map((port) => startEntry(t, 'src/api/server.ts', { ...configEnv(config), PORT: String(port) }))
   await Promise.all(apis.map((api) => waitForLog(api, /Server listening/)))
@@ -189,7 +211,9 @@ t.test('SIGKILL of one of two API processes under load: the other keeps serving;
   const arrivedBefore = proxy.arrived('GetItem', 'orders')
   let answered = 0
   const inFlight = Array.from({ length: 10 }, (_, i) =>
-    fetch(`http://127.0.0.1:${ports[1]}/tables/orders/items/c${i}?sk=o${100 + i}`, { headers: { ...auth('read'), 'cache-control': 'no-cache' } }).finally(() => answered++),
+    fetch(`http://127.0.0.1:${ports[1]}/tables/orders/items/c${i}?sk=o${100 + i}`, { headers: { ...auth('read'), 'cache-control': 'no-cache' } }).finally(
+      () => answered++,
+    ),
   )
   // SIGTERM once the API is reading all 10 from DynamoDB (their GetItems reached the proxy, which holds
   // each 700 ms), so every one was received and is in flight, not refused as the server closes.
@@ -200,8 +224,13 @@ t.test('SIGKILL of one of two API processes under load: the other keeps serving;
   const answers = await Promise.all(inFlight)
   const code = await apis[1]!.exited
   const took = Date.now() - started
-  t.comment(`SIGTERM: ${answers.length - answeredBefore} of ${answers.length} requests in flight, ${answers.filter((r) => r.status === 200).length} answered 200; exit ${code} after ${took} ms (SHUTDOWN_TIMEOUT_MS 5000)`)
-  t.ok(answers.every((r) => r.status === 200), 'the 10 requests in flight at SIGTERM finished with 200')
+  t.comment(
+    `SIGTERM: ${answers.length - answeredBefore} of ${answers.length} requests in flight, ${answers.filter((r) => r.status === 200).length} answered 200; exit ${code} after ${took} ms (SHUTDOWN_TIMEOUT_MS 5000)`,
+  )
+  t.ok(
+    answers.every((r) => r.status === 200),
+    'the 10 requests in flight at SIGTERM finished with 200',
+  )
   t.equal(code, 0, 'exit 0')
   t.ok(took < 5000, 'within SHUTDOWN_TIMEOUT_MS')
 })

@@ -10,7 +10,7 @@ await createTable(dynamo, 'secret-orders', { id: 'S' })
 const app = await build(t, services, { TABLES_DENY: 'secret-*' })
 
 type Scope = keyof typeof KEYS
-/** Every scoped route of product.md with the scope it needs. */
+/** Every scoped route (docs/architecture.md, Route -> file) with the scope it needs. */
 const ROUTES: Array<[string, string, Scope, unknown?]> = [
   ['GET', '/tables', 'read'],
   ['GET', '/tables/orders', 'read'],
@@ -28,15 +28,19 @@ const ROUTES: Array<[string, string, Scope, unknown?]> = [
   ['GET', '/exports/00000000-0000-0000-0000-000000000000/events', 'export'],
   ['GET', '/exports/00000000-0000-0000-0000-000000000000/download', 'export'],
   ['DELETE', '/exports/00000000-0000-0000-0000-000000000000', 'export'],
-  ['POST', '/tables/orders/batches', 'write', { operations: [{ put: { id: { S: 'a' } } }] }],
+  ['POST', '/tables/orders/batches', 'write', { format: 'typed', operations: [{ put: { id: { S: 'a' } } }] }],
   ['GET', '/batches/00000000-0000-0000-0000-000000000000', 'write'],
 ]
 
 t.test('every scoped route refuses a missing or wrong key (401) and each insufficient scope (403), leaking nothing', async (t) => {
   for (const [method, url, scope, payload] of ROUTES) {
-    const send = (headers: Record<string, string>) =>
-      app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload: payload as object } : {}) })
-    const wrong: Array<Record<string, string>> = [{}, { authorization: `Bearer ${KEYS.read}x` }, { authorization: KEYS.admin }, { authorization: `Basic ${KEYS.admin}` }]
+    const send = (headers: Record<string, string>) => app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload: payload as object } : {}) })
+    const wrong: Array<Record<string, string>> = [
+      {},
+      { authorization: `Bearer ${KEYS.read}x` },
+      { authorization: KEYS.admin },
+      { authorization: `Basic ${KEYS.admin}` },
+    ]
     for (const headers of wrong) {
       const res = await send(headers)
       t.equal(res.statusCode, 401, `${method} ${url} with ${JSON.stringify(headers).slice(0, 40)}`)
@@ -71,7 +75,7 @@ t.test('a denied table is indistinguishable from a missing one on every table ro
     ['DELETE', '/tables/%s/cache', 'admin'],
     ['POST', '/cache/warmup', 'admin', { tables: ['%s'] }],
     ['POST', '/exports', 'export', { table: '%s', format: 'jsonl' }],
-    ['POST', '/tables/%s/batches', 'write', { operations: [{ put: { id: { S: 'a' } } }] }],
+    ['POST', '/tables/%s/batches', 'write', { format: 'typed', operations: [{ put: { id: { S: 'a' } } }] }],
   ]
   for (const [method, template, scope, payload] of routes) {
     const answer = async (table: string) => {

@@ -19,16 +19,19 @@ import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
 import { startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
-import { waitFor } from '../helpers/wait.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const services = await startServices(t)
 const proxy = await startDynamoProxy(services.dynamoEndpoint)
 t.teardown(() => proxy.close())
 const viaProxy = { ...services, dynamoEndpoint: proxy.endpoint }
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'orders', { PK: 'S', SK: 'S' })
-await putItems(dynamo, 'orders', Array.from({ length: 2000 }, (_, i) => ({ PK: { S: `c${i % 10}` }, SK: { S: `o${i}` }, n: { N: String(i) } })))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: 2000 }, (_, i) => ({ PK: { S: `c${i % 10}` }, SK: { S: `o${i}` }, n: { N: String(i) } })),
+)
 await createTable(dynamo, 'sink', { id: 'S' })
 const exportDir = mkdtempSync(join(tmpdir(), 'dc-shutdown-'))
 t.teardown(() => rmSync(exportDir, { recursive: true, force: true }))
@@ -58,7 +61,14 @@ interface Outcome {
 
 t.test('SIGTERM to an API process under load: in-flight requests finish, nothing accepted is lost, exit 0 in time', async (t) => {
   const prefix = uniquePrefix()
-  const config = testConfig(viaProxy, { REDIS_PREFIX: prefix, LOG_LEVEL: 'info', HOST: '127.0.0.1', RATE_LIMIT_PER_MIN: '1000000', SHUTDOWN_TIMEOUT_MS: '5000', EXPORT_DIR: exportDir })
+  const config = testConfig(viaProxy, {
+    REDIS_PREFIX: prefix,
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    RATE_LIMIT_PER_MIN: '1000000',
+    SHUTDOWN_TIMEOUT_MS: '5000',
+    EXPORT_DIR: exportDir,
+  })
   const port = await freePort()
   const api = startEntry(t, 'src/api/server.ts', { ...configEnv(config), PORT: String(port) })
   await waitForLog(api, /Server listening/)
@@ -67,7 +77,11 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
   for (const route of cached) await fetch(base + route, { headers: auth('read') })
 
   // An export nobody works on (no worker here), followed by a client on its event stream.
-  const created = await fetch(`${base}/exports`, { method: 'POST', headers: { ...auth('export'), 'content-type': 'application/json' }, body: JSON.stringify({ table: 'orders', format: 'jsonl' }) })
+  const created = await fetch(`${base}/exports`, {
+    method: 'POST',
+    headers: { ...auth('export'), 'content-type': 'application/json' },
+    body: JSON.stringify({ table: 'orders', format: 'jsonl' }),
+  })
   const exportId = ((await created.json()) as { id: string }).id
   const events = await fetch(`${base}/exports/${exportId}/events`, { headers: { ...auth('export'), accept: 'text/event-stream' } })
   const stream = (async () => {
@@ -90,14 +104,17 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
   let n = 0
   const kinds: Array<{ kind: string; send: () => Promise<Response> }> = [
     { kind: 'cached read', send: () => fetch(base + cached[n % cached.length], { headers: auth('read') }) },
-    { kind: 'uncached read', send: () => fetch(`${base}/tables/orders/items/c${n % 10}?sk=o${n % 2000}`, { headers: { ...auth('read'), 'cache-control': 'no-cache' } }) },
+    {
+      kind: 'uncached read',
+      send: () => fetch(`${base}/tables/orders/items/c${n % 10}?sk=o${n % 2000}`, { headers: { ...auth('read'), 'cache-control': 'no-cache' } }),
+    },
     {
       kind: 'batch write',
       send: () =>
         fetch(`${base}/tables/sink/batches`, {
           method: 'POST',
           headers: { ...auth('write'), 'content-type': 'application/json' },
-          body: JSON.stringify({ operations: Array.from({ length: 5 }, (_, i) => ({ put: { id: { S: `b${n}-${i}` } } })) }),
+          body: JSON.stringify({ format: 'typed', operations: Array.from({ length: 5 }, (_, i) => ({ put: { id: { S: `b${n}-${i}` } } })) }),
         }),
     },
   ]
@@ -149,7 +166,11 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
 
   const served = (o: Outcome) => o.status !== undefined && o.status < 300
   t.ok(inFlight.length >= 3, 'requests were in flight when SIGTERM arrived')
-  t.same(endedBefore.filter((o) => !served(o)), [], 'every request that ended before SIGTERM got its full 2xx answer')
+  t.same(
+    endedBefore.filter((o) => !served(o)),
+    [],
+    'every request that ended before SIGTERM got its full 2xx answer',
+  )
   // A request that reached the process before it began closing is still served in full; later ones are
   // answered 503, find no listener (ECONNREFUSED), or, sent on a kept-alive connection just as the server
   // closed it as idle, get a reset: the server never read those (the batch count below shows none was taken
@@ -165,7 +186,10 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
   const dynamoReads = proxy.calls.slice(firstCall).filter((c) => c.operation === 'GetItem' && c.table === 'orders').length
   const uncachedServed = outcomes.filter((o) => o.kind === 'uncached read' && served(o)).length
   t.ok(uncachedServed >= dynamoReads, `every uncached read passed on to DynamoDB was served in full (${dynamoReads} calls, ${uncachedServed} served)`)
-  t.ok(inFlight.some((o) => o.kind === 'uncached read' && served(o)), 'an uncached read in flight at SIGTERM was served in full')
+  t.ok(
+    inFlight.some((o) => o.kind === 'uncached read' && served(o)),
+    'an uncached read in flight at SIGTERM was served in full',
+  )
   t.equal(code, 0, 'exit 0')
   t.ok(took < 5000, `within SHUTDOWN_TIMEOUT_MS (${took} ms)`)
   t.equal(streamEnd.ended, 'cleanly', 'the open event stream was ended by the server, not cut')
@@ -173,7 +197,9 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
   const accepted = outcomes.filter((o) => o.id).map((o) => o.id!)
   const batches = new Queue('batch-write', { connection: redis, prefix: createRedisKeys(prefix).queuePrefix })
   t.teardown(() => batches.close())
-  const queued = await Promise.all(accepted.map((id) => batches.getJob(id).then((j) => j ?? batches.getJobs(['waiting']).then((all) => all.find((x) => x.data.id === id)))))
+  const queued = await Promise.all(
+    accepted.map((id) => batches.getJob(id).then((j) => j ?? batches.getJobs(['waiting']).then((all) => all.find((x) => x.data.id === id)))),
+  )
   t.comment(`${accepted.length} batches accepted (202), ${queued.filter(Boolean).length} of them queued`)
   t.ok(accepted.length > 0, 'batches were accepted under load')
   t.equal(queued.filter(Boolean).length, accepted.length, 'every accepted batch is queued (none lost to the shutdown)')
@@ -186,7 +212,14 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
 
 t.test('SIGTERM to a worker mid-batch and mid-export: exit 0 in time, no job left active, a new worker finishes everything exactly', async (t) => {
   const prefix = uniquePrefix()
-  const overrides = { REDIS_PREFIX: prefix, EXPORT_DIR: exportDir, EXPORT_PAGE_LIMIT: '25', JOB_STALL_MS: '2000', SHUTDOWN_TIMEOUT_MS: '3000', RATE_LIMIT_PER_MIN: '1000000' }
+  const overrides = {
+    REDIS_PREFIX: prefix,
+    EXPORT_DIR: exportDir,
+    EXPORT_PAGE_LIMIT: '25',
+    JOB_STALL_MS: '2000',
+    SHUTDOWN_TIMEOUT_MS: '3000',
+    RATE_LIMIT_PER_MIN: '1000000',
+  }
   const app = await build(t, viaProxy, overrides)
   const env = configEnv(testConfig(viaProxy, { ...overrides, LOG_LEVEL: 'info', WORKER_CONCURRENCY: '4' }))
 
@@ -197,7 +230,10 @@ t.test('SIGTERM to a worker mid-batch and mid-export: exit 0 in time, no job lef
     method: 'POST',
     url: '/tables/sink/batches',
     headers: auth('write'),
-    payload: { operations: Array.from({ length: TOTAL }, (_, i) => ({ put: { id: { S: `w${String(i).padStart(5, '0')}` }, n: { N: String(i) } } })) },
+    payload: {
+      format: 'typed',
+      operations: Array.from({ length: TOTAL }, (_, i) => ({ put: { id: { S: `w${String(i).padStart(5, '0')}` }, n: { N: String(i) } } })),
+    },
   })
   t.equal(batch.statusCode, 202)
   const batchId = batch.json().id as string
@@ -205,7 +241,12 @@ t.test('SIGTERM to a worker mid-batch and mid-export: exit 0 in time, no job lef
   t.equal(exp.statusCode, 202)
   const exportId = exp.json().id as string
   const status = async () => ({
-    batch: (await app.inject({ url: `/batches/${batchId}`, headers: auth('write') })).json() as { status: string; written: number; total: number; failed: number },
+    batch: (await app.inject({ url: `/batches/${batchId}`, headers: auth('write') })).json() as {
+      status: string
+      written: number
+      total: number
+      failed: number
+    },
     export: (await app.inject({ url: `/exports/${exportId}`, headers: auth('export') })).json() as { status: string; processedItems: number; progress: number },
   })
 
@@ -226,7 +267,9 @@ t.test('SIGTERM to a worker mid-batch and mid-export: exit 0 in time, no job lef
   const took = Date.now() - sigtermAt
   const afterExit = await jobCounts(prefix)
   const atExit = await status()
-  t.comment(`exit ${code} ${took} ms after SIGTERM (SHUTDOWN_TIMEOUT_MS 3000); then batch ${atExit.batch.status} ${atExit.batch.written}/${TOTAL}, export ${atExit.export.status} ${atExit.export.processedItems} items; jobs ${JSON.stringify(afterExit)}`)
+  t.comment(
+    `exit ${code} ${took} ms after SIGTERM (SHUTDOWN_TIMEOUT_MS 3000); then batch ${atExit.batch.status} ${atExit.batch.written}/${TOTAL}, export ${atExit.export.status} ${atExit.export.processedItems} items; jobs ${JSON.stringify(afterExit)}`,
+  )
   t.equal(code, 0, 'exit 0')
   t.ok(took < 3000, `within SHUTDOWN_TIMEOUT_MS (${took} ms)`)
   t.equal(afterExit.active, 0, 'no job left active')
@@ -249,7 +292,9 @@ t.test('SIGTERM to a worker mid-batch and mid-export: exit 0 in time, no job lef
     start = page.LastEvaluatedKey as typeof start
   } while (start)
   const final = await jobCounts(prefix)
-  t.comment(`second worker finished in ${Date.now() - resumedAt} ms: batch ${now.batch.status} ${now.batch.written}/${TOTAL} written, ${now.batch.failed} failed, table holds ${stored} items; export ${now.export.status} ${now.export.processedItems}/2000 items; jobs ${JSON.stringify(final)}`)
+  t.comment(
+    `second worker finished in ${Date.now() - resumedAt} ms: batch ${now.batch.status} ${now.batch.written}/${TOTAL} written, ${now.batch.failed} failed, table holds ${stored} items; export ${now.export.status} ${now.export.processedItems}/2000 items; jobs ${JSON.stringify(final)}`,
+  )
   t.equal(now.batch.status, 'completed', 'the batch completed')
   t.equal(now.batch.written, TOTAL, `all ${TOTAL} operations written`)
   t.equal(stored, TOTAL, `the table holds exactly ${TOTAL} items`)

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/api/app.ts'
-import { type Config, loadConfig } from '../../src/shared/config.ts'
+import { type ApiConfig, type Config, loadConfig } from '../../src/shared/config.ts'
+import type { QueueName } from '../../src/shared/queues/definitions.ts'
 import type { TestServices } from './services.ts'
+import type { Tap } from './tap.ts'
+import { sleep } from './wait.ts'
 
 /** Dev keys every test app accepts, one per scope plus an all-scope admin key. */
 export const KEYS = {
@@ -18,7 +21,7 @@ export const auth = (scope: keyof typeof KEYS) => ({ authorization: `Bearer ${KE
 export const uniquePrefix = () => `t${randomBytes(5).toString('hex')}`
 
 /** Config for a test process: the services' addresses, a unique prefix, quiet logs, plus overrides. */
-export function testConfig(services: TestServices, overrides: Record<string, string> = {}): Config {
+export function testConfig(services: TestServices, overrides: Record<string, string> = {}): ApiConfig {
   return loadConfig(
     {
       REDIS_URL: services.redisUrl,
@@ -42,10 +45,6 @@ export function testConfig(services: TestServices, overrides: Record<string, str
   )
 }
 
-interface Tap {
-  teardown(fn: () => unknown): void
-}
-
 /** A ready API instance for `inject()`, closed when the test ends. */
 export async function build(
   t: Tap,
@@ -56,6 +55,25 @@ export async function build(
   const app = await buildApp(testConfig(services, overrides), options)
   t.teardown(() => app.close())
   return app
+}
+
+/**
+ * Starts an app's queue producers before a test relies on them. BullMQ checks the Redis version with
+ * an INFO on the request connection (1 s command timeout) when a Queue starts; on a loaded machine that
+ * can time out, and a Queue whose start failed stays failed, so each try takes a fresh one as enqueue does.
+ */
+export async function startQueues(app: FastifyInstance, names: readonly QueueName[] = app.queues.names): Promise<void> {
+  for (const name of names) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await app.queues.started(name)
+        break
+      } catch (err) {
+        if (attempt >= 20) throw err
+        await sleep(250)
+      }
+    }
+  }
 }
 
 /** Config as environment variables, for child processes. */

@@ -3,16 +3,13 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Browser, chromium } from 'playwright-core'
+import type { Tap } from './tap.ts'
 
 /** Debian's Chromium; .ci/run installs it (`apt-get install -y chromium`), tests never download a browser. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /** Screenshots and other artefacts a test keeps for people to look at (git-ignored). */
 export const TEST_OUTPUT = fileURLToPath(new URL('../../test-output/', import.meta.url))
-
-interface Tap {
-  teardown(fn: () => unknown): void
-}
 
 /**
  * Headless Chromium for one test file, closed at teardown. Fails with a clear message (never skips)

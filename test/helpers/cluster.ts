@@ -34,11 +34,30 @@ async function onNode<T>(port: number, fn: (redis: Redis) => Promise<T>): Promis
 async function startNode(dir: string): Promise<{ node: ChildProcess; port: number }> {
   for (let attempt = 1; ; attempt++) {
     const [port, busPort] = [await freePort(), await freePort()]
-    const node = spawn('redis-server', [
-      '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-      '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir,
-      '--save', '', '--appendonly', 'no', '--daemonize', 'no',
-    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const node = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(busPort),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--daemonize',
+        'no',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     try {
       await waitForOutput(node, /Ready to accept connections/i, `cluster node ${port}`)
       return { node, port }
@@ -59,7 +78,9 @@ export async function startRedisCluster(): Promise<LocalCluster> {
     nodes.push(node)
     ports.push(port)
   }
-  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8' })
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    encoding: 'utf8',
+  })
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`)
   // Wait until every node agrees the cluster is ok.
   for (let i = 0; i < 100; i++) {

@@ -20,6 +20,15 @@ export interface FaultPlan {
   unprocessed?: number
 }
 
+/**
+ * Optional observer of calls the proxy forwards (the Streams emulator's feed): `before` runs before the call
+ * goes to DynamoDB and may return a function the proxy awaits with DynamoDB's answer (status 0: no answer)
+ * before it answers the caller, so an observer can read an item's image before and after its write.
+ */
+export interface WriteTap {
+  before(operation: string, input: Json): Promise<((status: number, output: Json) => Promise<void>) | undefined>
+}
+
 export interface CallRecord {
   operation: string
   /** ms since epoch the call reached the proxy */
@@ -127,7 +136,7 @@ function dynamoError(res: ServerResponse, status: number, type: string, message:
   res.end(body)
 }
 
-export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Promise<DynamoProxy> {
+export async function startDynamoProxy(target: string, plan: FaultPlan = {}, options: { tap?: WriteTap } = {}): Promise<DynamoProxy> {
   const upstream = new URL(target)
   let faults = plan
   const calls: CallRecord[] = []
@@ -146,8 +155,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
     } catch {}
     arrivals.push({ operation, table })
     const key = input?.Key && typeof input.Key === 'object' ? { key: input.Key as Json } : {}
-    const record = (result: CallRecord['result'], extra: Partial<CallRecord> = {}) =>
-      calls.push({ operation, table, result, at: Date.now(), ...key, ...extra })
+    const record = (result: CallRecord['result'], extra: Partial<CallRecord> = {}) => calls.push({ operation, table, result, at: Date.now(), ...key, ...extra })
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs))
     const roll = Math.random()
     const { drop = 0, fail500 = 0, throttle = 0 } = faults
@@ -172,6 +180,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
     }
     record('forwarded', split ? { requests: split.reached, unprocessed: split.held } : {})
     const payload = split ? Buffer.from(JSON.stringify(split.body)) : body
+    const after = options.tap && input ? await options.tap.before(operation, split ? (split.body as Json) : input).catch(() => undefined) : undefined
     const forward = httpRequest(
       {
         host: upstream.hostname,
@@ -181,6 +190,16 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
         headers: { ...req.headers, 'content-length': String(payload.length) },
       },
       async (up) => {
+        if (after) {
+          const text = await readBody(up)
+          const output = up.statusCode === 200 ? (JSON.parse(text.toString()) as Json) : {}
+          await after(up.statusCode ?? 0, output).catch(() => {})
+          if (split && split.held > 0 && up.statusCode === 200) return sendJson(res, 200, up.headers, handBack(operation, output, split.handedBack))
+          const { 'content-length': _l, ...rest } = up.headers
+          res.writeHead(up.statusCode ?? 502, { ...rest, 'content-length': String(text.length) })
+          res.end(text)
+          return
+        }
         if (!split || split.held === 0 || up.statusCode !== 200) {
           res.writeHead(up.statusCode ?? 502, up.headers)
           up.pipe(res)
@@ -190,7 +209,10 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
         sendJson(res, 200, up.headers, handBack(operation, output, split.handedBack))
       },
     )
-    forward.on('error', () => res.destroy())
+    forward.on('error', () => {
+      after?.(0, {}).catch(() => {})
+      res.destroy()
+    })
     forward.end(payload)
   })
   server.on('connection', (s) => {
@@ -207,9 +229,7 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}): Pr
     count: (operation, table) =>
       calls.filter((c) => c.result === 'forwarded' && (!operation || c.operation === operation) && (!table || c.table === table)).length,
     requests: (operation, table) =>
-      calls
-        .filter((c) => c.result === 'forwarded' && c.operation === operation && (!table || c.table === table))
-        .flatMap((c) => c.requests ?? []),
+      calls.filter((c) => c.result === 'forwarded' && c.operation === operation && (!table || c.table === table)).flatMap((c) => c.requests ?? []),
     setFaults: (next) => {
       faults = next
     },

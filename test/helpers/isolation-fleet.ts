@@ -4,13 +4,14 @@
  * real API (and worker) child processes, and a raw HTTP client that records when each request was
  * sent and answered.
  */
-import { request as httpRequest, Agent } from 'node:http'
+import { Agent, request as httpRequest } from 'node:http'
 import { gunzipSync } from 'node:zlib'
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import { freePort } from '../../src/local/services/ports.ts'
 import { configEnv, KEYS, testConfig } from './app.ts'
 import { type ChildHandle, startEntry, waitForLog } from './processes.ts'
 import type { TestServices } from './services.ts'
+import type { Tap } from './tap.ts'
 import { waitFor } from './wait.ts'
 
 /** Partition keys and sort keys every table holds from the start. */
@@ -136,11 +137,6 @@ export function createClient(port: number, log: RequestLog): ApiClient {
   }
 }
 
-interface Tap {
-  teardown(fn: () => unknown): void
-  passing?(): boolean
-}
-
 export interface Fleet {
   apis: ApiClient[]
   children: ChildHandle[]
@@ -169,10 +165,14 @@ export async function startFleet(
   const apis = ports.map((port) => createClient(port, log))
   await Promise.all(
     apis.map((api, i) =>
-      waitFor(`API process ${i} to answer /health`, async () => {
-        if (children[i]!.child.exitCode !== null) throw new Error(`API process ${i} exited: ${children[i]!.output().slice(-2000)}`)
-        return (await api.request('/health').catch(() => undefined))?.status === 200
-      }, 60_000),
+      waitFor(
+        `API process ${i} to answer /health`,
+        async () => {
+          if (children[i]!.child.exitCode !== null) throw new Error(`API process ${i} exited: ${children[i]!.output().slice(-2000)}`)
+          return (await api.request('/health').catch(() => undefined))?.status === 200
+        },
+        60_000,
+      ),
     ),
   )
   if (opts.workerQueues) await waitForLog(children[ports.length]!, /worker\.started/, 60_000)

@@ -44,14 +44,24 @@ export async function startOtlpReceiver() {
       const body = JSON.parse(Buffer.concat(chunks).toString()) as {
         resourceSpans?: Array<{
           resource?: { attributes?: OtlpAttributes }
-          scopeSpans?: Array<{ spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttributes }> }>
+          scopeSpans?: Array<{
+            spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttributes }>
+          }>
         }>
       }
       for (const rs of body.resourceSpans ?? []) {
         const service = String(attributesOf(rs.resource?.attributes)['service.name'] ?? '')
         for (const scope of rs.scopeSpans ?? []) {
           for (const s of scope.spans ?? []) {
-            spans.push({ service, traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name, kind: s.kind, attributes: attributesOf(s.attributes) })
+            spans.push({
+              service,
+              traceId: s.traceId,
+              spanId: s.spanId,
+              parentSpanId: s.parentSpanId ?? '',
+              name: s.name,
+              kind: s.kind,
+              attributes: attributesOf(s.attributes),
+            })
           }
         }
       }

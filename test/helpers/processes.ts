@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { stopChild, waitForOutput } from '../../src/local/services/ports.ts'
+import type { Tap } from './tap.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -14,11 +15,6 @@ export interface ChildHandle {
   stop(): Promise<void>
 }
 
-interface Tap {
-  teardown(fn: () => unknown): void
-  passing?(): boolean
-}
-
 /** Runs one of dynacache's entry points (src/api/server.ts, src/workers/main.ts) as a real child process. */
 export function startEntry(t: Tap | undefined, entry: string, env: Record<string, string>): ChildHandle {
   const child = spawn(process.execPath, ['--import=tsx', entry], {
@@ -29,9 +25,7 @@ export function startEntry(t: Tap | undefined, entry: string, env: Record<string
   let out = ''
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()))
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()))
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')),
-  )
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? 'unknown')))
   const handle: ChildHandle = {
     child,
     output: () => out,

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 import { freePort, stopChild } from '../../src/local/services/ports.ts'
+import type { Tap } from './tap.ts'
 import { sleep, waitFor } from './wait.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -12,7 +13,7 @@ export const RULES_PATH = join(ROOT, 'ops/prometheus/rules.yml')
 export const RULES_TEST_PATH = join(ROOT, 'ops/prometheus/rules.test.yml')
 export const DASHBOARD_PATH = join(ROOT, 'ops/grafana/dynacache.json')
 
-const MISSING = 'needs Debian\'s prometheus package (apt-get install -y prometheus: promtool and prometheus); .ci/run installs it'
+const MISSING = "needs Debian's prometheus package (apt-get install -y prometheus: promtool and prometheus); .ci/run installs it"
 
 /** Runs promtool; resolves with its exit code and output whatever the code (rejects only when it cannot start). */
 export function promtool(args: string[]): Promise<{ code: number; output: string }> {
@@ -78,20 +79,12 @@ export interface PrometheusServer {
   output(): string
 }
 
-interface Tap {
-  teardown(fn: () => unknown): void
-  passing?(): boolean
-}
-
 /**
  * A real Prometheus server (Debian's `prometheus` binary) as a child process, scraping one target every
  * second with a Bearer key and evaluating `ruleFiles` every second, its data in a temporary directory.
  * Stopped and cleaned up in teardown.
  */
-export async function startPrometheus(
-  t: Tap,
-  opts: { target: string; credentials: string; ruleFiles: string[] },
-): Promise<PrometheusServer> {
+export async function startPrometheus(t: Tap, opts: { target: string; credentials: string; ruleFiles: string[] }): Promise<PrometheusServer> {
   const dir = await mkdtemp(join(tmpdir(), 'dc-prometheus-'))
   const configPath = join(dir, 'prometheus.yml')
   await writeFile(
@@ -127,12 +120,7 @@ export async function startPrometheus(
     const url = `http://127.0.0.1:${port}`
     const started = spawn(
       'prometheus',
-      [
-        `--config.file=${configPath}`,
-        `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
+      [`--config.file=${configPath}`, `--storage.tsdb.path=${join(dir, `data-${attempt}`)}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     child = started

@@ -1,11 +1,6 @@
 import { gunzipSync } from 'node:zlib'
 import { createNearCache, type NearCache } from '../../src/shared/cache/near-cache.ts'
-import {
-  type CacheOutcome,
-  createReadCache,
-  type LoadedValue,
-  type ReadCacheOptions,
-} from '../../src/shared/cache/read-cache.ts'
+import { type CacheOutcome, createReadCache, type LoadedValue, type ReadCacheOptions } from '../../src/shared/cache/read-cache.ts'
 import type { CachedResource } from '../../src/shared/cache/resources.ts'
 import type { CacheStore } from '../../src/shared/cache/store.ts'
 import { loadConfig } from '../../src/shared/config.ts'
@@ -118,14 +113,15 @@ export function scriptedLoader() {
 }
 
 /** The body a result answers with, whichever form it carries. */
-export const bodyOf = (r: { body?: Buffer; gzip?: Buffer }) =>
-  JSON.parse((r.body ?? gunzipSync(r.gzip!)).toString())
+export const bodyOf = (r: { body?: Buffer; gzip?: Buffer }) => JSON.parse((r.body ?? gunzipSync(r.gzip!)).toString())
 
 export interface RigOptions {
   clock?: FakeClock
   memory?: ReturnType<typeof createMemoryStore>
   /** Wraps the store the read cache sees (to watch or interfere with its calls). */
   wrap?: (store: CacheStore) => CacheStore
+  /** The dependency tags of each resource's entry (dependencies.ts); none by default. */
+  dependencies?: ReadCacheOptions['dependencies']
   /** Give the read cache a live near cache (ttl on the fake clock). */
   near?: { ttlMs?: number; maxBytes?: number; live?: () => boolean } | NearCache
   redisReady?: () => boolean
@@ -176,6 +172,7 @@ export function rig(options: RigOptions = {}) {
     now: clock.now,
     sleep,
     ...(nearCache ? { near: { cache: nearCache, live } } : {}),
+    ...(options.dependencies ? { dependencies: options.dependencies } : {}),
   }
   const cache = createReadCache(readCacheOptions)
   return { cache, clock, memory, loader, refreshes, outcomes, warnings, sleeps, near: nearCache }

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { S3Client } from '@aws-sdk/client-s3'
+import type { Tap } from './tap.ts'
 
 /** The parts of s3rver this helper uses (it ships no types). */
 interface S3rverServer {
@@ -22,10 +23,6 @@ export interface TestS3 {
   /** A client for assertions (listing what is left in the bucket). */
   client: S3Client
   close(): Promise<void>
-}
-
-interface Tap {
-  teardown(fn: () => unknown): void
 }
 
 /** s3rver only accepts its own key pair; dynalite and the SES stand-in accept any, so tests use this one. */

@@ -1,6 +1,7 @@
 import { startDynalite } from '../../src/local/services/dynalite.ts'
 import { type LocalRedis, redisServerOnPath, startRedisServer } from '../../src/local/services/redis.ts'
 import { startSes } from '../../src/local/services/ses.ts'
+import type { Tap } from './tap.ts'
 
 // Stand-ins accept any credentials; the SDK only needs some to sign with.
 process.env.AWS_ACCESS_KEY_ID ??= 'local'
@@ -13,10 +14,6 @@ export interface TestServices {
   /** Present when this file owns its Redis (not given by REDIS_URL), so a test may stop and restart it. */
   redis?: LocalRedis
   close(): Promise<void>
-}
-
-interface Tap {
-  teardown(fn: () => unknown): void
 }
 
 async function containerRuntimeAnswers(): Promise<boolean> {

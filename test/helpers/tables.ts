@@ -2,17 +2,14 @@ import {
   type AttributeValue,
   BatchWriteItemCommand,
   CreateTableCommand,
-  DescribeTableCommand,
   type CreateTableCommandInput,
+  DescribeTableCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb'
 import { createDynamoClients } from '../../src/shared/dynamo/client.ts'
+import type { Tap } from './tap.ts'
 
 export type Item = Record<string, AttributeValue>
-
-interface Tap {
-  teardown(fn: () => unknown): void
-}
 
 /** A low-level DynamoDB client for test set-up, closed at teardown. */
 export function testDynamo(t: Tap, endpoint: string): DynamoDBClient {

@@ -20,10 +20,7 @@ t.test('generated on the first start, saved owner-only, reused on the next', asy
 t.test('the keys are valid API_KEYS and CURSOR_SECRET; the admin key has every scope', async (t) => {
   const { devKeys } = await loadOrCreateDevKeys(join(t.testdir(), 'keys.json'))
   const spec = apiKeysSpec(devKeys)
-  const config = loadConfig(
-    { REDIS_URL: 'redis://127.0.0.1:1', API_KEYS: spec, CURSOR_SECRET: devKeys.cursorSecret },
-    'api',
-  )
+  const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:1', API_KEYS: spec, CURSOR_SECRET: devKeys.cursorSecret }, 'api')
   t.equal(config.API_KEYS, spec)
   const keys = parseApiKeys(spec)
   t.same([...keys.get(devKeys.keys.read)!], ['read'])
@@ -34,10 +31,7 @@ t.test('the keys are valid API_KEYS and CURSOR_SECRET; the admin key has every s
 t.test('a damaged file: good entries kept, bad ones regenerated', async (t) => {
   const dir = t.testdir()
   const file = join(dir, 'keys.json')
-  await writeFile(
-    file,
-    JSON.stringify({ keys: { read: 'my-own-read-key-0001', write: 'short' }, cursorSecret: 42 }),
-  )
+  await writeFile(file, JSON.stringify({ keys: { read: 'my-own-read-key-0001', write: 'short' }, cursorSecret: 42 }))
   const { devKeys, generated } = await loadOrCreateDevKeys(file)
   t.equal(generated, true)
   t.equal(devKeys.keys.read, 'my-own-read-key-0001')

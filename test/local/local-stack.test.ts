@@ -78,64 +78,58 @@ t.setTimeout(400_000)
 const workdir = await realpath(await mkdtemp(join(tmpdir(), 'dc-local-stack-')))
 t.teardown(() => rm(workdir, { recursive: true, force: true }))
 
-t.test(
-  'npm start: embedded services, seeded demo tables, dev keys, clean stop; a second start reuses it all',
-  async (t) => {
-    const cwd = workdir
-    const port = await freePort()
-    const api = `http://127.0.0.1:${port}`
+t.test('npm start: embedded services, seeded demo tables, dev keys, clean stop; a second start reuses it all', async (t) => {
+  const cwd = workdir
+  const port = await freePort()
+  const api = `http://127.0.0.1:${port}`
 
-    const first = startStack(cwd, port)
-    const [, readKey] = await first.waitFor(BANNER_KEY, 90_000)
-    const banner = first.output()
-    t.match(banner, /seeded demo-users: 5,000 items/)
-    t.match(banner, /seeded demo-orders: 20,000 items/)
-    for (const path of ['/docs', '/admin/queues']) t.match(banner, `http://localhost:${port}${path}`)
-    t.match(banner, /Mail viewer\s+http:\/\/127\.0\.0\.1:\d+/)
-    t.match(banner, /Redis\s+redis:\/\/127\.0\.0\.1:\d+/)
-    t.match(banner, /DynamoDB\s+http:\/\/127\.0\.0\.1:\d+/)
-    t.notMatch(banner, /NodeVersionSupportWarning/, "the AWS SDK's nine-line warning is printed by no process")
-    if (Number(process.versions.node.split('.')[0]) < 22) {
-      t.equal(banner.match(/AWS SDK releases after early January 2027 need Node >= 22/g)?.length, 1, 'said once, in one line')
-    }
+  const first = startStack(cwd, port)
+  const [, readKey] = await first.waitFor(BANNER_KEY, 90_000)
+  const banner = first.output()
+  t.match(banner, /seeded demo-users: 5,000 items/)
+  t.match(banner, /seeded demo-orders: 20,000 items/)
+  for (const path of ['/docs', '/admin/queues']) t.match(banner, `http://localhost:${port}${path}`)
+  t.match(banner, /Mail viewer\s+http:\/\/127\.0\.0\.1:\d+/)
+  t.match(banner, /Redis\s+redis:\/\/127\.0\.0\.1:\d+/)
+  t.match(banner, /DynamoDB\s+http:\/\/127\.0\.0\.1:\d+/)
+  t.notMatch(banner, /NodeVersionSupportWarning/, "the AWS SDK's nine-line warning is printed by no process")
+  if (Number(process.versions.node.split('.')[0]) < 22) {
+    t.equal(banner.match(/AWS SDK releases after early January 2027 need Node >= 22/g)?.length, 1, 'said once, in one line')
+  }
 
-    const saved = JSON.parse(await readFile(join(cwd, '.data', 'dev-keys.json'), 'utf8'))
-    t.equal(saved.keys.read, readKey, 'the banner shows the saved read key')
-    t.match(banner, new RegExp(`admin\\s+${saved.keys.admin}\\s+scopes: read, write, export, admin`))
+  const saved = JSON.parse(await readFile(join(cwd, '.data', 'dev-keys.json'), 'utf8'))
+  t.equal(saved.keys.read, readKey, 'the banner shows the saved read key')
+  t.match(banner, new RegExp(`admin\\s+${saved.keys.admin}\\s+scopes: read, write, export, admin`))
 
-    const health = await fetch(`${api}/health`)
-    t.equal(health.status, 200)
-    t.match(banner, new RegExp(`Console\\s+http://localhost:${port}/console/`), 'the banner shows the console')
-    // `npm test` builds first, so the console the banner names is served (run alone, build it first).
-    const page = await fetch(`${api}/console/`)
-    t.equal(page.status, 200, 'the console the banner names answers')
-    t.match(page.headers.get('content-type'), /text\/html/)
-    t.same(await health.json(), { status: 'ok' })
-    const tables = await fetch(`${api}/tables`, { headers: { authorization: `Bearer ${readKey}` } })
-    if (
-      tables.status === 404 &&
-      ((await tables.clone().json()) as { code?: string }).code === 'DC_ERR_NOT_FOUND'
-    ) {
-      t.comment('GET /tables is not implemented yet: only /health checked')
-    } else {
-      t.equal(tables.status, 200)
-      t.match(await tables.json(), { tables: ['demo-orders', 'demo-users'] })
-    }
+  const health = await fetch(`${api}/health`)
+  t.equal(health.status, 200)
+  t.match(banner, new RegExp(`Console\\s+http://localhost:${port}/console/`), 'the banner shows the console')
+  // `npm test` builds first, so the console the banner names is served (run alone, build it first).
+  const page = await fetch(`${api}/console/`)
+  t.equal(page.status, 200, 'the console the banner names answers')
+  t.match(page.headers.get('content-type'), /text\/html/)
+  t.same(await health.json(), { status: 'ok' })
+  const tables = await fetch(`${api}/tables`, { headers: { authorization: `Bearer ${readKey}` } })
+  if (tables.status === 404 && ((await tables.clone().json()) as { code?: string }).code === 'DC_ERR_NOT_FOUND') {
+    t.comment('GET /tables is not implemented yet: only /health checked')
+  } else {
+    t.equal(tables.status, 200)
+    t.match(await tables.json(), { tables: ['demo-orders', 'demo-users'] })
+  }
 
-    first.child.kill('SIGINT')
-    t.equal(await first.exited, 0, 'Ctrl-C exits 0')
-    t.match(first.output(), /dynacache: stopped/)
-    await t.rejects(fetch(`${api}/health`), 'the API is gone')
+  first.child.kill('SIGINT')
+  t.equal(await first.exited, 0, 'Ctrl-C exits 0')
+  t.match(first.output(), /dynacache: stopped/)
+  await t.rejects(fetch(`${api}/health`), 'the API is gone')
 
-    const second = startStack(cwd, port)
-    const [, readKeyAgain] = await second.waitFor(BANNER_KEY, 60_000)
-    t.equal(readKeyAgain, readKey, 'the same dev keys')
-    t.match(second.output(), /reusing demo-users/)
-    t.notMatch(second.output(), /seeded demo-/, 'nothing reseeded')
-    second.child.kill('SIGTERM')
-    t.equal(await second.exited, 0, 'SIGTERM exits 0')
-  },
-)
+  const second = startStack(cwd, port)
+  const [, readKeyAgain] = await second.waitFor(BANNER_KEY, 60_000)
+  t.equal(readKeyAgain, readKey, 'the same dev keys')
+  t.match(second.output(), /reusing demo-users/)
+  t.notMatch(second.output(), /seeded demo-/, 'nothing reseeded')
+  second.child.kill('SIGTERM')
+  t.equal(await second.exited, 0, 'SIGTERM exits 0')
+})
 
 /** Processes whose command line names `dir` (the stack process holds it in its lock; dynalite in its data path). */
 async function processesUsing(dir: string): Promise<number[]> {

@@ -8,16 +8,7 @@ import {
   type ScanCommandInput,
 } from '@aws-sdk/client-dynamodb'
 import t from 'tap'
-import {
-  BIG_BYTES,
-  DEMO_COUNTS,
-  DEMO_ORDERS_TABLE,
-  DEMO_USERS_TABLE,
-  demoOrder,
-  demoUser,
-  type Item,
-  PRECISE_NUMBER,
-} from '../../src/local/demo-data.ts'
+import { BIG_BYTES, DEMO_COUNTS, DEMO_ORDERS_TABLE, DEMO_USERS_TABLE, demoOrder, demoUser, type Item, PRECISE_NUMBER } from '../../src/local/demo-data.ts'
 import { seedDemoTables } from '../../src/local/seed.ts'
 import { startDynalite } from '../../src/local/services/dynalite.ts'
 import { startServices } from '../helpers/services.ts'
@@ -35,27 +26,17 @@ const clientFor = (endpoint: string) => {
 /** Scan Select COUNT over every page (and segment): DescribeTable's ItemCount is always 0 on dynalite. */
 async function count(client: DynamoDBClient, table: string, index?: string): Promise<number> {
   let total = 0
-  await scanPages(
-    client,
-    { TableName: table, IndexName: index, Select: 'COUNT' },
-    (page) => (total += page.Count ?? 0),
-  )
+  await scanPages(client, { TableName: table, IndexName: index, Select: 'COUNT' }, (page) => (total += page.Count ?? 0))
   return total
 }
 
-async function scanPages(
-  client: DynamoDBClient,
-  input: ScanCommandInput,
-  onPage: (page: { Count?: number; Items?: Item[] }) => void,
-): Promise<void> {
+async function scanPages(client: DynamoDBClient, input: ScanCommandInput, onPage: (page: { Count?: number; Items?: Item[] }) => void): Promise<void> {
   const segments = 4
   await Promise.all(
     Array.from({ length: segments }, async (_, segment) => {
       let start: Item | undefined
       do {
-        const page = await client.send(
-          new ScanCommand({ ...input, Segment: segment, TotalSegments: segments, ExclusiveStartKey: start }),
-        )
+        const page = await client.send(new ScanCommand({ ...input, Segment: segment, TotalSegments: segments, ExclusiveStartKey: start }))
         onPage(page)
         start = page.LastEvaluatedKey
       } while (start)
@@ -107,9 +88,7 @@ t.test('the default demo data: tables, indexes, counts, every type, exact number
 
   const users = (await client.send(new DescribeTableCommand({ TableName: DEMO_USERS_TABLE }))).Table!
   t.same(users.KeySchema, [{ AttributeName: 'userId', KeyType: 'HASH' }])
-  t.match(users.GlobalSecondaryIndexes, [
-    { IndexName: 'byEmail', KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }] },
-  ])
+  t.match(users.GlobalSecondaryIndexes, [{ IndexName: 'byEmail', KeySchema: [{ AttributeName: 'email', KeyType: 'HASH' }] }])
   t.equal(users.GlobalSecondaryIndexes?.length, 1)
   const orders = (await client.send(new DescribeTableCommand({ TableName: DEMO_ORDERS_TABLE }))).Table!
   t.same(orders.KeySchema, [
@@ -129,11 +108,7 @@ t.test('the default demo data: tables, indexes, counts, every type, exact number
   t.equal(await count(client, DEMO_USERS_TABLE), DEMO_COUNTS.users, 'every user, once')
   t.equal(await count(client, DEMO_USERS_TABLE, 'byEmail'), DEMO_COUNTS.users, 'every user is in byEmail')
   t.equal(await count(client, DEMO_ORDERS_TABLE), DEMO_COUNTS.orders, 'every order, once')
-  t.equal(
-    await count(client, DEMO_ORDERS_TABLE, 'byStatus'),
-    DEMO_COUNTS.orders,
-    'every order is in byStatus',
-  )
+  t.equal(await count(client, DEMO_ORDERS_TABLE, 'byStatus'), DEMO_COUNTS.orders, 'every order is in byStatus')
 
   const types = new Set<string>()
   const big: number[] = []
@@ -146,44 +121,26 @@ t.test('the default demo data: tables, indexes, counts, every type, exact number
       }
     })
   }
-  t.same(
-    [...types].sort(),
-    ['B', 'BOOL', 'BS', 'L', 'M', 'M(nested)', 'N', 'NS', 'NULL', 'S', 'SS'],
-    'every DynamoDB type',
-  )
+  t.same([...types].sort(), ['B', 'BOOL', 'BS', 'L', 'M', 'M(nested)', 'N', 'NS', 'NULL', 'S', 'SS'], 'every DynamoDB type')
   t.ok(big.length >= 5, `a handful of items over 100 KB (${big.length})`)
   t.ok(
     big.every((b) => b >= BIG_BYTES && b < 400 * 1024),
     'each ~150 KB, under the 400 KB item limit',
   )
 
-  const user1 = await client.send(
-    new GetItemCommand({ TableName: DEMO_USERS_TABLE, Key: { userId: { S: 'user-00001' } } }),
-  )
+  const user1 = await client.send(new GetItemCommand({ TableName: DEMO_USERS_TABLE, Key: { userId: { S: 'user-00001' } } }))
   t.equal(user1.Item?.ledgerBalance?.N, PRECISE_NUMBER, 'a 38-digit number survives exactly')
-  const user101 = await client.send(
-    new GetItemCommand({ TableName: DEMO_USERS_TABLE, Key: { userId: { S: 'user-00101' } } }),
-  )
+  const user101 = await client.send(new GetItemCommand({ TableName: DEMO_USERS_TABLE, Key: { userId: { S: 'user-00101' } } }))
   const negative = demoUser(101).ledgerBalance!.N!
   t.match(negative, /^-\d{20}\.\d{18}$/)
   t.equal(user101.Item?.ledgerBalance?.N, negative, 'a negative 38-digit decimal too')
   const { PK, SK } = demoOrder(1, DEMO_COUNTS.users)
-  const order1 = await client.send(
-    new GetItemCommand({ TableName: DEMO_ORDERS_TABLE, Key: { PK: PK!, SK: SK! } }),
-  )
+  const order1 = await client.send(new GetItemCommand({ TableName: DEMO_ORDERS_TABLE, Key: { PK: PK!, SK: SK! } }))
   t.equal(order1.Item?.preciseAmount?.N, PRECISE_NUMBER)
-  t.equal(
-    order1.Item?.exchangeRate?.N,
-    demoOrder(1, DEMO_COUNTS.users).exchangeRate!.N,
-    '22 significant digits',
-  )
+  t.equal(order1.Item?.exchangeRate?.N, demoOrder(1, DEMO_COUNTS.users).exchangeRate!.N, '22 significant digits')
 
   const again = await seedDemoTables(target)
-  t.same(
-    again,
-    { seeded: [], reused: [DEMO_USERS_TABLE, DEMO_ORDERS_TABLE] },
-    'a second start reuses the tables',
-  )
+  t.same(again, { seeded: [], reused: [DEMO_USERS_TABLE, DEMO_ORDERS_TABLE] }, 'a second start reuses the tables')
   t.equal(await count(client, DEMO_USERS_TABLE), DEMO_COUNTS.users, 'nothing doubled')
   t.equal(await count(client, DEMO_ORDERS_TABLE), DEMO_COUNTS.orders)
 })
@@ -219,11 +176,7 @@ t.test('an interrupted seed is refilled on the next start, without duplicates', 
   )
   t.equal(await count(client, DEMO_USERS_TABLE), counts.users)
   t.equal(await count(client, DEMO_ORDERS_TABLE), counts.orders, 'the same keys are rewritten: no duplicates')
-  t.same(
-    (await seedDemoTables(target, counts)).reused,
-    [DEMO_USERS_TABLE, DEMO_ORDERS_TABLE],
-    'and now it is complete',
-  )
+  t.same((await seedDemoTables(target, counts)).reused, [DEMO_USERS_TABLE, DEMO_ORDERS_TABLE], 'and now it is complete')
 })
 
 t.test('the generated data is deterministic', async (t) => {

@@ -7,15 +7,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { auth, build, KEYS } from '../helpers/app.ts'
 import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
-import {
-  expandVariables,
-  loadDashboard,
-  loadRules,
-  type PrometheusServer,
-  RULES_PATH,
-  samples,
-  startPrometheus,
-} from '../helpers/prometheus.ts'
+import { expandVariables, loadDashboard, loadRules, type PrometheusServer, RULES_PATH, samples, startPrometheus } from '../helpers/prometheus.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../helpers/tables.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -29,18 +21,36 @@ t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'orders', { id: 'S' })
 await createTable(dynamo, 'users', { id: 'S' })
-await putItems(dynamo, 'orders', Array.from({ length: 10 }, (_, i) => ({ id: { S: `o${i}` } })))
-await putItems(dynamo, 'users', Array.from({ length: 10 }, (_, i) => ({ id: { S: `u${i}` }, name: { S: `user ${i}` } })))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: 10 }, (_, i) => ({ id: { S: `o${i}` } })),
+)
+await putItems(
+  dynamo,
+  'users',
+  Array.from({ length: 10 }, (_, i) => ({ id: { S: `u${i}` }, name: { S: `user ${i}` } })),
+)
 
-const app = await build(t, { ...services, dynamoEndpoint: proxy.endpoint }, {
-  BREAKER_FAILURES: '3',
-  // Open until the test ends, however long a busy machine takes to get there.
-  BREAKER_RECOVERY_MS: '600000',
-  // Stale after ttl x 0.002: query pages (600 s) after 1.2 s; items and scan pages (a year) never in this test.
-  STALE_THRESHOLD: '0.002',
-  QUERY_RESULTS_TTL: '600',
-  TABLE_ITEMS_TTL: String(365 * 86400),
-})
+const app = await build(
+  t,
+  { ...services, dynamoEndpoint: proxy.endpoint },
+  {
+    BREAKER_FAILURES: '3',
+    // Open until the test ends, however long a busy machine takes to get there.
+    BREAKER_RECOVERY_MS: '600000',
+    // Stale after ttl x 0.002: query pages (600 s) after 1.2 s; items and scan pages (a year) never in this test.
+    STALE_THRESHOLD: '0.002',
+    QUERY_RESULTS_TTL: '600',
+    TABLE_ITEMS_TTL: String(365 * 86400),
+  },
+)
+// The Streams follower's state as its workers keep it in Redis (none runs here): one followed table, one
+// shard held and caught up, so the streams rules and panels have data.
+const seededAt = Date.now()
+await app.redis.sadd(app.keys.streamsFollowed, 'orders')
+await app.redis.hset(app.keys.streamFollow('orders', 'stats'), 'applied', 5, 'lost', 0)
+await app.redis.hset(app.keys.streamFollow('orders', 'live'), 'e:s1', seededAt + 3_600_000, 't:s1', seededAt, 'c:s1', seededAt - 1000)
 await app.listen({ port: 0, host: '127.0.0.1' })
 const { port } = app.server.address() as AddressInfo
 
@@ -86,9 +96,7 @@ t.test('reads that miss, hit and go stale on two tables, a batch and an export',
     t.same(await read(`/tables/orders/items/o${round}`), { status: 200, cache: 'HIT' })
     t.same(await read(`/tables/users/items?limit=${round}`), { status: 200, cache: 'MISS' })
     t.same(await read(`/tables/users/items?limit=${round}`), { status: 200, cache: 'HIT' })
-    await waitFor(`round ${round} scraped`, () =>
-      has(`count(dynacache_cache_reads_total{table=~"orders|users",outcome="hit"} >= ${round}) == 2`),
-    )
+    await waitFor(`round ${round} scraped`, () => has(`count(dynacache_cache_reads_total{table=~"orders|users",outcome="hit"} >= ${round}) == 2`))
   }
   t.same(await read('/tables/users/query?pk=u3'), { status: 200, cache: 'MISS' })
   const stale = await waitFor('a stale query page', async () => (await read('/tables/users/query?pk=u3')).cache === 'STALE')
@@ -98,7 +106,7 @@ t.test('reads that miss, hit and go stale on two tables, a batch and an export',
     method: 'POST',
     url: '/tables/orders/batches',
     headers: { ...auth('write'), 'content-type': 'application/json' },
-    payload: { operations: [{ put: { id: { S: 'b1' } } }] },
+    payload: { format: 'typed', operations: [{ put: { id: { S: 'b1' } } }] },
   })
   t.equal(batch.statusCode, 202, batch.body)
   const created = await app.inject({ method: 'POST', url: '/exports', headers: auth('export'), payload: { table: 'users', format: 'csv' } })
@@ -111,9 +119,13 @@ t.test('reads that miss, hit and go stale on two tables, a batch and an export',
   const connection = new Redis(services.redisUrl, { maxRetriesPerRequest: null })
   const workerConnection = new Redis(services.redisUrl, { maxRetriesPerRequest: null })
   const producer = new Queue('cache-maintenance', { connection, prefix: app.keys.queuePrefix })
-  const worker = new Worker('cache-maintenance', async (job) => {
-    if (job.data.table === 'boom') throw new Error('boom')
-  }, { connection: workerConnection, prefix: app.keys.queuePrefix })
+  const worker = new Worker(
+    'cache-maintenance',
+    async (job) => {
+      if (job.data.table === 'boom') throw new Error('boom')
+    },
+    { connection: workerConnection, prefix: app.keys.queuePrefix },
+  )
   t.teardown(async () => {
     await Promise.all([worker.close(), producer.close()])
     workerConnection.disconnect()
@@ -153,7 +165,11 @@ t.test('DynamoDB answers 500s: the breaker opens and its alert fires', async (t)
   t.notOk(await firing('DynacacheRedisUnavailable'), 'Redis is fine')
   await waitFor('DynacacheJobsFailing firing', () => firing('DynacacheJobsFailing'))
   const jobs = samples(await prometheus.query('ALERTS{alertname="DynacacheJobsFailing",alertstate="firing"}'))
-  t.same(jobs.map((j) => j.metric.queue), ['cache-maintenance'], 'DynacacheJobsFailing fires for the queue whose job failed')
+  t.same(
+    jobs.map((j) => j.metric.queue),
+    ['cache-maintenance'],
+    'DynacacheJobsFailing fires for the queue whose job failed',
+  )
 })
 
 t.test('every rule is healthy and every rule expression answers', async (t) => {
@@ -210,10 +226,7 @@ t.test('every dashboard panel expression answers from this Prometheus, with data
 t.test('every metric the rules and the dashboard name is one the API exports', async (t) => {
   const text = (await app.inject({ url: '/metrics', headers: auth('admin') })).body
   const exported = new Set([...text.matchAll(/^# HELP (\S+)/gm)].map((m) => m[1]!))
-  const exprs = [
-    ...(await loadRules()).flatMap((g) => g.rules.map((r) => r.expr)),
-    ...(await loadDashboard()).targets.map((x) => x.expr),
-  ]
+  const exprs = [...(await loadRules()).flatMap((g) => g.rules.map((r) => r.expr)), ...(await loadDashboard()).targets.map((x) => x.expr)]
   // Metric names, not recording rule names (those have colons around them).
   const names = new Set(exprs.flatMap((e) => [...e.matchAll(/(?<![\w:])((?:dynacache|process|nodejs)_[a-z0-9_]+)(?![\w:])/g)].map((m) => m[1]!)))
   t.ok(names.size >= 15, `${names.size} metric names`)

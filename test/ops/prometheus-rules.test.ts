@@ -38,8 +38,14 @@ t.test('the unit tests cover each alert firing and not firing, and the recording
   const cases = unitTests.tests.flatMap((u) => u.alert_rule_test ?? [])
   for (const a of alerts) {
     const mine = cases.filter((c) => c.alertname === a.alert)
-    t.ok(mine.some((c) => (c.exp_alerts ?? []).length > 0), `${a.alert} fires in a test`)
-    t.ok(mine.some((c) => (c.exp_alerts ?? []).length === 0), `${a.alert} stays quiet in a test`)
+    t.ok(
+      mine.some((c) => (c.exp_alerts ?? []).length > 0),
+      `${a.alert} fires in a test`,
+    )
+    t.ok(
+      mine.some((c) => (c.exp_alerts ?? []).length === 0),
+      `${a.alert} stays quiet in a test`,
+    )
   }
   // A recording rule is covered when a promql test reads it, or a tested alert or covered rule is built on it.
   const covered = unitTests.tests.flatMap((u) => (u.promql_expr_test ?? []).map((p) => p.expr)).concat(alerts.map((a) => a.expr))
@@ -51,7 +57,11 @@ t.test('the unit tests cover each alert firing and not firing, and the recording
       grew = true
     }
   }
-  for (const r of records) t.ok(covered.some((e) => e.includes(r.record!)), `${r.record} is tested`)
+  for (const r of records)
+    t.ok(
+      covered.some((e) => e.includes(r.record!)),
+      `${r.record} is tested`,
+    )
 })
 
 t.test('promtool test rules: every unit test passes', async (t) => {

@@ -8,11 +8,13 @@ const KEY = 'a-key-of-tenant-acme-0001'
 const sha256 = (s: string) => createHash('sha256').update(s).digest()
 
 t.test('file entries: key or sha256, scopes, tenant and tables', async (t) => {
-  const [plain, hashed, bare] = parseApiKeysFile(JSON.stringify([
-    { key: KEY, scopes: ['read', 'export'], tenant: 'acme', tables: ['orders-*'] },
-    { sha256: sha256('another-key-of-globex-01').toString('hex').toUpperCase(), scopes: ['admin'], tenant: 'globex' },
-    { key: 'a-key-of-no-tenant-00001', scopes: ['write'] },
-  ]))
+  const [plain, hashed, bare] = parseApiKeysFile(
+    JSON.stringify([
+      { key: KEY, scopes: ['read', 'export'], tenant: 'acme', tables: ['orders-*'] },
+      { sha256: sha256('another-key-of-globex-01').toString('hex').toUpperCase(), scopes: ['admin'], tenant: 'globex' },
+      { key: 'a-key-of-no-tenant-00001', scopes: ['write'] },
+    ]),
+  )
   t.ok(plain!.digest.equals(sha256(KEY)), 'a key is kept as its SHA-256 only')
   t.same([...plain!.principal.scopes], ['read', 'export'])
   t.equal(plain!.principal.tenant, 'acme')
@@ -26,7 +28,10 @@ t.test('file entries: key or sha256, scopes, tenant and tables', async (t) => {
 t.test('API_KEYS and API_KEYS_FILE together; either alone; neither is a config error', async (t) => {
   const file = JSON.stringify([{ key: KEY, scopes: ['read'], tenant: 'acme' }])
   const both = loadApiKeys({ API_KEYS: 'bbbbbbbbbbbbbbbb:admin', API_KEYS_FILE: '/keys.json' }, () => file)
-  t.same(both.map((e) => e.principal.tenant), [DEFAULT_TENANT, 'acme'])
+  t.same(
+    both.map((e) => e.principal.tenant),
+    [DEFAULT_TENANT, 'acme'],
+  )
   t.equal(loadApiKeys({ API_KEYS_FILE: '/keys.json' }, () => file).length, 1)
   t.equal(loadApiKeys({ API_KEYS: 'bbbbbbbbbbbbbbbb:admin' }).length, 1)
   t.throws(() => loadApiKeys({}), ConfigError)
@@ -36,7 +41,13 @@ t.test('every refusal names API_KEYS_FILE and the entry, and never holds a key',
   const cases: Array<[unknown, RegExp]> = [
     [{ keys: [] }, /^API_KEYS_FILE is invalid: expected a non-empty JSON list/],
     [[`${KEY}`], /entry 0: expected an object/],
-    [[{ key: KEY, scopes: ['read'] }, { key: KEY, scopes: 'read' }], /entry 1: "scopes"/],
+    [
+      [
+        { key: KEY, scopes: ['read'] },
+        { key: KEY, scopes: 'read' },
+      ],
+      /entry 1: "scopes"/,
+    ],
     [[{ key: KEY, scopes: [] }], /entry 0: "scopes"/],
     [[{ scopes: ['read'] }], /entry 0: expected exactly one of "key" and "sha256"/],
     [[{ key: `${KEY} x`, scopes: ['read'] }], /entry 0: "key" must be/],
@@ -58,7 +69,10 @@ t.test('every refusal names API_KEYS_FILE and the entry, and never holds a key',
 
 t.test('NODE_ENV=production refuses the published dev keys in the file, by value or by hash', async (t) => {
   const devKey = 'dev-admin-key-change-me'
-  for (const entry of [{ key: devKey, scopes: ['admin'] }, { sha256: sha256(devKey).toString('hex'), scopes: ['admin'] }]) {
+  for (const entry of [
+    { key: devKey, scopes: ['admin'] },
+    { sha256: sha256(devKey).toString('hex'), scopes: ['admin'] },
+  ]) {
     const file = JSON.stringify([{ key: KEY, scopes: ['read'] }, entry])
     const err = (() => {
       try {

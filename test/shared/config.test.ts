@@ -7,7 +7,7 @@ const API_ENV = {
   CURSOR_SECRET: '0123456789abcdef0123',
 }
 
-t.test('defaults match product.md', async (t) => {
+t.test('defaults match docs/configuration.md', async (t) => {
   const c = loadConfig({})
   t.equal(c.PORT, 3000)
   t.equal(c.HOST, '0.0.0.0')
@@ -90,13 +90,21 @@ t.test('a config error names the variable and never echoes its value', async (t)
 t.test('NODE_ENV=production refuses the well-known development secrets', async (t) => {
   const devKeys = 'dev-admin-key-change-me:read,write,export,admin;dev-read-key-change-me:read'
   const devSecret = 'dev-only-cursor-secret-change-me'
-  t.throws(() => loadConfig({ ...API_ENV, API_KEYS: devKeys }, 'api'), {
-    name: 'ConfigError',
-    message: /^API_KEYS holds a well-known development key/,
-  }, 'NODE_ENV defaults to production')
-  t.throws(() => loadConfig({ ...API_ENV, NODE_ENV: 'production', API_KEYS: `${API_ENV.API_KEYS};dev-read-key-change-me:read` }, 'api'), {
-    message: /^API_KEYS /,
-  }, 'one dev key among good ones is enough to refuse')
+  t.throws(
+    () => loadConfig({ ...API_ENV, API_KEYS: devKeys }, 'api'),
+    {
+      name: 'ConfigError',
+      message: /^API_KEYS holds a well-known development key/,
+    },
+    'NODE_ENV defaults to production',
+  )
+  t.throws(
+    () => loadConfig({ ...API_ENV, NODE_ENV: 'production', API_KEYS: `${API_ENV.API_KEYS};dev-read-key-change-me:read` }, 'api'),
+    {
+      message: /^API_KEYS /,
+    },
+    'one dev key among good ones is enough to refuse',
+  )
   t.throws(() => loadConfig({ ...API_ENV, CURSOR_SECRET: devSecret }, 'api'), { message: /^CURSOR_SECRET is a well-known development value/ })
   t.throws(() => loadConfig({ REDIS_URL: API_ENV.REDIS_URL, CURSOR_SECRET: devSecret }, 'worker'), { message: /^CURSOR_SECRET / })
   for (const NODE_ENV of ['local', 'development', 'test']) {

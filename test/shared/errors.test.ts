@@ -1,3 +1,6 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { errors } from '../../src/shared/errors.ts'
 
@@ -15,4 +18,18 @@ t.test('a wrapped failure keeps its cause', async (t) => {
   const err = new errors.DC_ERR_DYNAMO_UNAVAILABLE('timeout', { cause })
   t.equal(err.cause, cause)
   t.equal(err.message, 'DynamoDB is unavailable: timeout')
+})
+
+t.test('every catalogue error is created with new (the fastify convention)', async (t) => {
+  const src = fileURLToPath(new URL('../../src/', import.meta.url))
+  const files = (await readdir(src, { recursive: true })).filter((file) => file.endsWith('.ts'))
+  t.ok(files.length > 50, 'the sources were found')
+  const calls: string[] = []
+  for (const file of files) {
+    const lines = (await readFile(join(src, file), 'utf8')).split('\n')
+    lines.forEach((line, i) => {
+      if (/(?<!new )\berrors\.DC_ERR_[A-Z_]+\(/.test(line)) calls.push(`src/${file}:${i + 1}`)
+    })
+  }
+  t.same(calls, [], 'no errors.DC_ERR_*(...) without new')
 })

@@ -49,7 +49,10 @@ t.test('slot pool: a weight limit; an expired lease frees its slot and its weigh
   t.match(await pool.acquire('a', 'more', { leaseMs: 1000, max: 10, weight: 400, maxWeight: 1000 }), { limit: 'weight' }, 'the renewed lease still holds')
   time.advance(200)
   t.equal(await pool.acquire('a', 'more', { leaseMs: 1000, max: 10, weight: 400, maxWeight: 1000 }), undefined, 'the lease ended: slot and bytes are free')
-  t.same((await pool.members('a')).map((m) => m.member), ['more'])
+  t.same(
+    (await pool.members('a')).map((m) => m.member),
+    ['more'],
+  )
   t.notOk(await pool.renew('a', 'big', 1000), 'an expired member cannot be renewed back')
   t.ok((await redis.pttl(keys.quota('k', 'a', 'members'))) > 0, 'the keys expire with their last lease')
 })
@@ -59,7 +62,10 @@ t.test('slot pool: renaming keeps the weight and takes the new lease', async (t)
   const pool = createSlotPool({ redis, keys, kind: 'k' })
   await pool.acquire('a', 'pending:1', { leaseMs: 1000, max: 5, weight: 10, maxWeight: 15 })
   t.ok(await pool.renew('a', 'pending:1', 60_000, 'real-1'))
-  t.same((await pool.members('a')).map((m) => m.member), ['real-1'])
+  t.same(
+    (await pool.members('a')).map((m) => m.member),
+    ['real-1'],
+  )
   t.match(await pool.acquire('a', 'x', { leaseMs: 1000, max: 5, weight: 10, maxWeight: 15 }), { limit: 'weight', total: 10 })
 })
 
@@ -96,10 +102,16 @@ t.test('exports: a failed create frees its slot at once; a pending slot of a cra
   const time = clock()
   const quotas = createQuotas({ redis, keys, config: { ...LIMITS, TENANT_EXPORTS_MAX: 1 }, now: time.now })
   t.teardown(() => quotas.close())
-  await t.rejects(quotas.admitExport(acme, 'x1', () => Promise.reject(new Error('store down'))), /store down/)
+  await t.rejects(
+    quotas.admitExport(acme, 'x1', () => Promise.reject(new Error('store down'))),
+    /store down/,
+  )
   await quotas.admitExport(acme, 'x2', () => redis.hset(keys.exportRecord('x2'), 'status', 'queued'))
   const members = await createSlotPool({ redis, keys, kind: 'export' }).members('acme')
-  t.same(members.map((m) => m.member), ['x2'])
+  t.same(
+    members.map((m) => m.member),
+    ['x2'],
+  )
   t.equal(members[0]!.expiresAt, time.now() + JOB_LEASE_MS, 'a created export holds its slot for the job lease')
 
   // A process that died between taking the slot and storing the export leaves a pending member.
@@ -107,7 +119,11 @@ t.test('exports: a failed create frees its slot at once; a pending slot of a cra
   const crashed = createSlotPool({ redis, keys: other, kind: 'export', now: time.now })
   await crashed.acquire('acme', 'pending:lost', { leaseMs: PENDING_LEASE_MS, max: 1 })
   const survivor = createQuotas({ redis, keys: other, config: { ...LIMITS, TENANT_EXPORTS_MAX: 1 }, now: time.now })
-  await t.rejects(survivor.admitExport(acme, 'y', async () => {}), { code: 'DC_ERR_EXPORT_QUOTA' }, 'a pending slot counts while it may still be created')
+  await t.rejects(
+    survivor.admitExport(acme, 'y', async () => {}),
+    { code: 'DC_ERR_EXPORT_QUOTA' },
+    'a pending slot counts while it may still be created',
+  )
   time.advance(PENDING_LEASE_MS + 1)
   await survivor.admitExport(acme, 'y', () => redis.hset(other.exportRecord('y'), 'status', 'queued'))
 })
@@ -117,12 +133,14 @@ t.test('batches: count and bytes per tenant; an idempotent replay takes no slot;
   const quotas = createQuotas({ redis, keys, config: LIMITS })
   t.teardown(() => quotas.close())
   const stored: string[] = []
-  const create = (status = 'queued') => async () => {
-    const id = newBatchId('orders')
-    await redis.hset(keys.batch('orders', id), 'status', status)
-    stored.push(id)
-    return { id, created: true }
-  }
+  const create =
+    (status = 'queued') =>
+    async () => {
+      const id = newBatchId('orders')
+      await redis.hset(keys.batch('orders', id), 'status', status)
+      stored.push(id)
+      return { id, created: true }
+    }
   await quotas.admitBatch(acme, 0.6 * MB, create())
   await t.rejects(quotas.admitBatch(acme, 0.6 * MB, create()), { code: 'DC_ERR_BATCH_QUOTA', statusCode: 429, message: /1 MB/ })
   await quotas.admitBatch(acme, 0.3 * MB, create())

@@ -4,24 +4,29 @@ import { safeReason, safeText } from '../../src/shared/safe-message.ts'
 
 /** Fragments of driver text that must never reach a client or a stored record. */
 const LEAKS = [/ECONNREFUSED/, /127\.0\.0\.1/, /10\.1\.2\.3/, /123456789012/, /arn:aws/, /\/var\/lib/, /dynamodb\.internal/, /secret-pass/]
-const clean = (t: Tap, text: string, what: string) => {
+const clean = (t: NotMatcher, text: string, what: string) => {
   for (const leak of LEAKS) t.notMatch(text, leak, `${what}: ${JSON.stringify(text)} has no ${leak}`)
 }
-type Tap = { notMatch(a: unknown, b: RegExp, m: string): void }
+type NotMatcher = { notMatch(a: unknown, b: RegExp, m: string): void }
 
-const awsError = (name: string, message: string) =>
-  Object.assign(new Error(message), { name, $metadata: { httpStatusCode: 400 }, $fault: 'client' })
+const awsError = (name: string, message: string) => Object.assign(new Error(message), { name, $metadata: { httpStatusCode: 400 }, $fault: 'client' })
 const systemError = (code: string, message: string) => Object.assign(new Error(message), { code })
 
 t.test('safeText removes ARNs, account ids, addresses, URLs and paths, keeps the rest', async (t) => {
   const cases: Array<[string, RegExp]> = [
-    ['User: arn:aws:iam::123456789012:user/ci is not authorized to perform: dynamodb:Scan on resource: arn:aws:dynamodb:eu-west-1:123456789012:table/orders', /^User: \[arn\] is not authorized to perform: dynamodb:Scan on resource: \[arn\]$/],
+    [
+      'User: arn:aws:iam::123456789012:user/ci is not authorized to perform: dynamodb:Scan on resource: arn:aws:dynamodb:eu-west-1:123456789012:table/orders',
+      /^User: \[arn\] is not authorized to perform: dynamodb:Scan on resource: \[arn\]$/,
+    ],
     ['connect ECONNREFUSED 127.0.0.1:1', /^connection refused \[address\]$/],
     ['getaddrinfo ENOTFOUND dynamodb.internal:8000', /\[address\]/],
     ['request to http://user:secret-pass@10.1.2.3:8000/x failed', /^request to \[url\] failed$/],
     ["ENOENT: no such file or directory, open '/var/lib/dc/exports/abc/file.csv'", /open '\[path\]'/],
     ['account 123456789012 is over its limit', /^account \[account\] is over its limit$/],
-    ['One or more parameter values were invalid: Missing the key id in the item', /^One or more parameter values were invalid: Missing the key id in the item$/],
+    [
+      'One or more parameter values were invalid: Missing the key id in the item',
+      /^One or more parameter values were invalid: Missing the key id in the item$/,
+    ],
   ]
   for (const [input, expected] of cases) {
     const out = safeText(input)

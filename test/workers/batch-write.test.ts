@@ -3,30 +3,21 @@ import { gzip as gzipCallback } from 'node:zlib'
 import { type AttributeValue, ScanCommand, type ScanCommandOutput } from '@aws-sdk/client-dynamodb'
 import { type Job, Worker } from 'bullmq'
 import t from 'tap'
-import {
-  type BatchOperation,
-  batchFingerprint,
-  createBatchStore,
-  encodeOperations,
-} from '../../src/shared/batches/index.ts'
-import { createCacheService } from '../../src/shared/cache/cache-service.ts'
-import { createDynamoClients } from '../../src/shared/dynamo/client.ts'
-import { createConfiguredGateway } from '../../src/shared/dynamo/configured-gateway.ts'
+import { type BatchOperation, batchFingerprint, createBatchStore, encodeOperations } from '../../src/shared/batches/index.ts'
 import { type AttributeMap, itemToTypedJson, typedJsonToAttributeValues } from '../../src/shared/dynamo/item-json.ts'
 import { createLogger } from '../../src/shared/logger.ts'
-import { createQueueProducers } from '../../src/shared/queues/index.ts'
 import { closeRedis, createRedis } from '../../src/shared/redis/index.ts'
-import { createRedisKeys } from '../../src/shared/redis/keys.ts'
 import createBatchWriteProcessor, { type BatchWriteOptions } from '../../src/workers/batch-write.ts'
-import type { WorkerDeps } from '../../src/workers/deps.ts'
-import { auth, build, configEnv, testConfig } from '../helpers/app.ts'
+import { createWorkerDeps } from '../../src/workers/deps.ts'
+import { auth, build, configEnv, startQueues, testConfig } from '../helpers/app.ts'
 import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
 import { startEntry, waitForLog } from '../helpers/processes.ts'
 import { startServices } from '../helpers/services.ts'
 import { createTable, testDynamo } from '../helpers/tables.ts'
+import type { Tap } from '../helpers/tap.ts'
+import { sleep } from '../helpers/wait.ts'
 
 const gzip = promisify(gzipCallback)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // The 20,000 puts alone take ~36 s on some idle machines: the file's limit, like the waits below, is only a safety net.
 t.setTimeout(300_000)
@@ -45,27 +36,18 @@ const WORKER_OVERRIDES = { REDIS_PREFIX: app.config.REDIS_PREFIX, DYNAMO_TIMEOUT
 const config = testConfig(viaProxy, WORKER_OVERRIDES)
 const baseConfig = config
 const store = createBatchStore({ redis: app.redis, keys: app.keys, retentionDays: config.JOB_RETENTION_DAYS })
+await startQueues(app, ['batch-write'])
 const queue = app.queues.queue('batch-write')
-// A Queue whose first connection check times out stays broken (producers.ts caches it), so open it up front.
-await queue.waitUntilReady()
-
-interface Tap {
-  teardown(fn: () => unknown): void
-}
 
 /** Every BatchWriteItem the test workers' clients sent: when (the worker's clock), to which table, how many requests. */
 const sent: Array<{ at: number; table: string; requests: number }> = []
 
 /** A real BullMQ Worker in this process running the batch-write processor with `options`. */
 async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, concurrency = 2, config = baseConfig) {
-  const logger = createLogger(config, 'test-batch-worker')
-  const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createRedis({ url: config.REDIS_URL!, role: 'background', name: 'test-commands' })
-  const fast = createRedis({ url: config.REDIS_URL!, role: 'request', name: 'test-producers' })
+  const deps = createWorkerDeps(config, createLogger(config, 'test-batch-worker'))
   const blocking = createRedis({ url: config.REDIS_URL!, role: 'background', name: 'test-blocking' })
-  const clients = createDynamoClients(config)
   // The gateway calls the client right after the write budget admitted the call: this is when it left.
-  clients.raw.middlewareStack.add(
+  deps.dynamo.raw.middlewareStack.add(
     (next) => async (args) => {
       const items = (args.input as { RequestItems?: Record<string, unknown[]> }).RequestItems ?? {}
       for (const [table, requests] of Object.entries(items)) sent.push({ at: Date.now(), table, requests: requests.length })
@@ -73,23 +55,16 @@ async function startBatchWorker(t: Tap, options: Partial<BatchWriteOptions>, con
     },
     { step: 'initialize', name: 'testSentAt' },
   )
-  const queues = createQueueProducers(fast, keys.queuePrefix)
-  const gateway = createConfiguredGateway({ config, dynamo: clients, redis: fast, keys, priority: 'background', logger })
-  const cache = createCacheService({ config, redis: fast, keys, gateway, queues, logger })
-  const deps = { config, redis, keys, dynamo: clients, gateway, queues, logger, cache } as WorkerDeps
   const worker = new Worker('batch-write', createBatchWriteProcessor(deps, options) as (job: Job) => Promise<unknown>, {
     connection: blocking,
-    prefix: keys.queuePrefix,
+    prefix: deps.keys.queuePrefix,
     concurrency,
   })
   worker.on('error', () => {})
   await worker.waitUntilReady()
   t.teardown(async () => {
     await worker.close(true)
-    await cache.close()
-    await queues.close()
-    await Promise.all([closeRedis(redis), closeRedis(fast), closeRedis(blocking)])
-    clients.close()
+    await Promise.all([deps.close(), closeRedis(blocking)])
   })
   return worker
 }
@@ -116,11 +91,24 @@ function canonical(typed: Record<string, Record<string, unknown>>): string {
   const sortValue = (v: Record<string, unknown>): unknown => {
     const [type, x] = Object.entries(v)[0]!
     if (type === 'SS' || type === 'NS' || type === 'BS') return { [type]: [...(x as string[])].sort() }
-    if (type === 'M') return { M: Object.fromEntries(Object.keys(x as object).sort().map((k) => [k, sortValue((x as Record<string, Record<string, unknown>>)[k]!)])) }
+    if (type === 'M')
+      return {
+        M: Object.fromEntries(
+          Object.keys(x as object)
+            .sort()
+            .map((k) => [k, sortValue((x as Record<string, Record<string, unknown>>)[k]!)]),
+        ),
+      }
     if (type === 'L') return { L: (x as Array<Record<string, unknown>>).map(sortValue) }
     return v
   }
-  return JSON.stringify(Object.fromEntries(Object.keys(typed).sort().map((k) => [k, sortValue(typed[k]!)])))
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.keys(typed)
+        .sort()
+        .map((k) => [k, sortValue(typed[k]!)]),
+    ),
+  )
 }
 
 /** Every item of a table, read straight from dynalite (4 parallel segments). */
@@ -154,7 +142,8 @@ const post = async (table: string, items: Array<ReturnType<typeof typedItem>>) =
     method: 'POST',
     url: `/tables/${table}/batches`,
     headers: auth('write'),
-    payload: { operations: items.map((item) => ({ put: item })) },
+    // Typed attribute values: binary, sets and 38-digit numbers, exact (documents are the default format).
+    payload: { format: 'typed', operations: items.map((item) => ({ put: item })) },
   })
   if (res.statusCode !== 202) throw new Error(`batch refused: ${res.body.slice(0, 300)}`)
   return res.json().id as string
@@ -193,17 +182,32 @@ t.test('20,000 puts, 30% of each call unprocessed and 5% of calls throttled: eve
   const ms = Date.now() - started
   proxy.setFaults({})
 
-  t.same(views.map((v) => [v.status, v.total, v.written, v.failed]), [['completed', 10_000, 10_000, 0], ['completed', 10_000, 10_000, 0]])
+  t.same(
+    views.map((v) => [v.status, v.total, v.written, v.failed]),
+    [
+      ['completed', 10_000, 10_000, 0],
+      ['completed', 10_000, 10_000, 0],
+    ],
+  )
   t.equal(views[0]!.written + views[1]!.written, 20_000, 'written 20,000, failed 0')
   const calls = proxy.calls.filter((c) => c.operation === 'BatchWriteItem')
   const forwarded = calls.filter((c) => c.result === 'forwarded')
-  t.ok(forwarded.every((c) => (c.requests?.length ?? 0) <= 25), 'no call carries more than 25 operations')
+  t.ok(
+    forwarded.every((c) => (c.requests?.length ?? 0) <= 25),
+    'no call carries more than 25 operations',
+  )
   const reached = reachedCounts('bulk')
   t.equal(reached.size, 20_000, 'every item reached DynamoDB')
-  t.ok([...reached.values()].every((n) => n === 1), 'and none twice')
+  t.ok(
+    [...reached.values()].every((n) => n === 1),
+    'and none twice',
+  )
   const unprocessed = forwarded.reduce((sum, c) => sum + (c.unprocessed ?? 0), 0)
   const throttled = calls.filter((c) => c.result === 'throttle').length
-  t.ok(unprocessed > 5000 && throttled > 0, `${forwarded.length} calls reached DynamoDB, ${unprocessed} requests handed back unprocessed, ${throttled} calls throttled`)
+  t.ok(
+    unprocessed > 5000 && throttled > 0,
+    `${forwarded.length} calls reached DynamoDB, ${unprocessed} requests handed back unprocessed, ${throttled} calls throttled`,
+  )
   t.equal(views[0]!.attempts + views[1]!.attempts >= forwarded.length - throttled, true, `status counts ${views[0]!.attempts + views[1]!.attempts} calls`)
   t.comment(`20,000 puts written in ${ms} ms`)
   await assertTableExact(t, 'bulk', items)
@@ -242,7 +246,9 @@ t.test('SIGKILL mid-batch and restart: completes, confirmed operations are never
   await waitForLog(second, /batch\.run/, 60_000)
   const resumed = Date.now()
   const done = await settled(id)
-  t.comment(`worker up in ${ready - began} ms, killed ${killed - ready} ms later at ${killedAt.written} written; resumed after ${resumed - killed} ms, done ${Date.now() - resumed} ms later`)
+  t.comment(
+    `worker up in ${ready - began} ms, killed ${killed - ready} ms later at ${killedAt.written} written; resumed after ${resumed - killed} ms, done ${Date.now() - resumed} ms later`,
+  )
   t.match(done, { status: 'completed', total: 3000, written: 3000, failed: 0 })
   t.match(second.output(), /"msg":"batch\.run".*"pending":(\d+)/, 'the restarted worker resumed the batch')
   const pending = Number(/"msg":"batch\.run".*?"pending":(\d+)/.exec(second.output())?.[1])
@@ -252,7 +258,10 @@ t.test('SIGKILL mid-batch and restart: completes, confirmed operations are never
   const resentConfirmed = [...confirmed].filter((key) => (reached.get(key) ?? 0) !== 1)
   t.same(resentConfirmed, [], 'every operation confirmed before the kill reached DynamoDB exactly once')
   const afterRestart = proxy.calls.slice(callsBeforeRestart).flatMap((c) => (c.result === 'forwarded' ? (c.requests ?? []) : []))
-  t.notOk(afterRestart.some((r) => confirmed.has((r.id as { S: string }).S)), 'the restarted run sent none of them')
+  t.notOk(
+    afterRestart.some((r) => confirmed.has((r.id as { S: string }).S)),
+    'the restarted run sent none of them',
+  )
   const total = [...reached.values()].reduce((a, b) => a + b, 0)
   t.ok(total - 3000 <= 4 * 25, `${total - 3000} operations were in flight at the kill and sent again (at most 4 calls of 25)`)
   t.equal(reached.size, 3000)
@@ -314,7 +323,10 @@ t.test('operations DynamoDB refuses are recorded one by one and the rest is writ
   await startBatchWorker(t, {})
   const view = await settled(id)
   t.match(view, { status: 'completed', total: 50, written: 48, failed: 2 })
-  t.same(view.errors.map((e) => e.index), [7, 31])
+  t.same(
+    view.errors.map((e) => e.index),
+    [7, 31],
+  )
   t.match(view.errors[0]!.reason, /Item size has exceeded the maximum allowed size/)
   const stored = (await scanTable('refused')).map((i) => i.id!.S).sort()
   t.equal(stored.length, 48)
@@ -323,7 +335,10 @@ t.test('operations DynamoDB refuses are recorded one by one and the rest is writ
 
 t.test('a batch that ran out of attempts stays failed, and a retry from Bull Board resumes without rewriting', async (t) => {
   const items = Array.from({ length: 500 }, (_, i) => typedItem(i))
-  const id = await storeBatch('resumed', items.map((item) => ({ kind: 'put', attributes: typedJsonToAttributeValues(item) })))
+  const id = await storeBatch(
+    'resumed',
+    items.map((item) => ({ kind: 'put', attributes: typedJsonToAttributeValues(item) })),
+  )
   proxy.reset()
   proxy.setFaults({ unprocessed: 0.5 })
   t.teardown(() => proxy.setFaults({}))
@@ -342,6 +357,9 @@ t.test('a batch that ran out of attempts stays failed, and a retry from Bull Boa
   t.match(done, { status: 'completed', written: 500, failed: 0, error: null })
   const reached = reachedCounts('resumed')
   t.equal(reached.size, 500)
-  t.ok([...reached.values()].every((n) => n === 1), 'no operation reached DynamoDB twice')
+  t.ok(
+    [...reached.values()].every((n) => n === 1),
+    'no operation reached DynamoDB twice',
+  )
   await assertTableExact(t, 'resumed', items)
 })

@@ -121,13 +121,18 @@ t.test(`JSONL: ${TOTAL} items with every type, each exactly once, lines equal to
   const lines = body.toString().split('\n')
   t.equal(lines.pop(), '', 'ends with a newline')
   t.equal(lines.length, TOTAL, 'one line per item')
-  const keys = new Set(lines.map((l) => {
-    const { PK, SK } = JSON.parse(l) as { PK: string; SK: number }
-    return keyOf(PK, String(SK))
-  }))
+  const keys = new Set(
+    lines.map((l) => {
+      const { PK, SK } = JSON.parse(l) as { PK: string; SK: number }
+      return keyOf(PK, String(SK))
+    }),
+  )
   t.equal(keys.size, TOTAL, 'no item twice')
   t.ok(lines.sort().join('\n') === expectedLines.join('\n'), 'the lines are exactly the low-level items in the document view')
-  t.ok(lines.some((l) => l.includes('"n":12345678901234567890.123456789012345678')), 'a 38-digit number keeps every digit')
+  t.ok(
+    lines.some((l) => l.includes('"n":12345678901234567890.123456789012345678')),
+    'a 38-digit number keeps every digit',
+  )
 })
 
 t.test(`CSV (gzip): header = union of names, keys first; ${TOTAL} rows exactly once; every cell as the low-level item says`, async (t) => {
@@ -163,46 +168,56 @@ t.test(`CSV (gzip): header = union of names, keys first; ${TOTAL} rows exactly o
   t.equal(formula[header.indexOf('kind')], `'=HYPERLINK("x11")`, 'a formula is neutralised')
 })
 
-t.test('two worker processes, one killed with SIGKILL mid-export: the other resumes its segments from their checkpoints; every item exactly once', async (t) => {
-  proxy.setFaults({ latencyMs: 80 })
-  t.teardown(() => proxy.setFaults({}))
-  const keys = createRedisKeys(prefix)
-  const scansBefore = proxy.count('Scan', 'big')
-  const id = await runExport({ table: 'big', format: 'jsonl' })
-  const [victim, survivor] = workers as [(typeof workers)[0], (typeof workers)[0]]
-  const victimPid = victim.child.pid!
-  // Kill it once it has committed pages of a segment it has not finished. The limit is only a safety net:
-  // the victim gets there within seconds unless the machine is very busy.
-  const killedAt = await waitFor('the victim to commit 2 pages of a segment it has not finished', async () => {
+t.test(
+  'two worker processes, one killed with SIGKILL mid-export: the other resumes its segments from their checkpoints; every item exactly once',
+  async (t) => {
+    proxy.setFaults({ latencyMs: 80 })
+    t.teardown(() => proxy.setFaults({}))
+    const keys = createRedisKeys(prefix)
+    const scansBefore = proxy.count('Scan', 'big')
+    const id = await runExport({ table: 'big', format: 'jsonl' })
+    const [victim, survivor] = workers as [(typeof workers)[0], (typeof workers)[0]]
+    const victimPid = victim.child.pid!
+    // Kill it once it has committed pages of a segment it has not finished. The limit is only a safety net:
+    // the victim gets there within seconds unless the machine is very busy.
+    const killedAt = await waitFor(
+      'the victim to commit 2 pages of a segment it has not finished',
+      async () => {
+        const segs = await redis.hgetall(keys.exportRecord(id, 'seg'))
+        const owned = Object.entries(segs)
+          .filter(([f, owner]) => f.startsWith('own:') && owner.split(':')[1] === String(victimPid))
+          .map(([f]) => Number(f.slice(4)))
+        const checkpoints = owned.map((s) => ({ segment: s, cp: segs[`cp:${s}`] ? (JSON.parse(segs[`cp:${s}`]!) as Checkpoint) : undefined }))
+        return checkpoints.some((c) => c.cp && c.cp.pages >= 2 && !c.cp.done) && checkpoints
+      },
+      60_000,
+      25,
+    )
+    victim.signal('SIGKILL')
+    await victim.exited
+    const interrupted = killedAt.filter((c) => !c.cp?.done)
+    t.comment(`killed worker ${victimPid} holding segments ${killedAt.map((c) => `${c.segment}@${c.cp?.pages ?? 0}p`).join(', ')}`)
+    proxy.setFaults({})
+
+    const done = await finished(id, 60_000)
+    t.same([done.status, done.processedItems], ['completed', TOTAL], 'the export completes')
+    const lines = (await download(id)).toString().split('\n')
+    lines.pop()
+    t.equal(lines.length, TOTAL, 'one line per item')
+    t.ok(lines.sort().join('\n') === expectedLines.join('\n'), 'exactly the items, each once: nothing duplicated, nothing lost')
+
     const segs = await redis.hgetall(keys.exportRecord(id, 'seg'))
-    const owned = Object.entries(segs)
-      .filter(([f, owner]) => f.startsWith('own:') && owner.split(':')[1] === String(victimPid))
-      .map(([f]) => Number(f.slice(4)))
-    const checkpoints = owned.map((s) => ({ segment: s, cp: segs[`cp:${s}`] ? (JSON.parse(segs[`cp:${s}`]!) as Checkpoint) : undefined }))
-    return checkpoints.some((c) => c.cp && c.cp.pages >= 2 && !c.cp.done) && checkpoints
-  }, 60_000, 25)
-  victim.signal('SIGKILL')
-  await victim.exited
-  const interrupted = killedAt.filter((c) => !c.cp?.done)
-  t.comment(`killed worker ${victimPid} holding segments ${killedAt.map((c) => `${c.segment}@${c.cp?.pages ?? 0}p`).join(', ')}`)
-  proxy.setFaults({})
-
-  const done = await finished(id, 60_000)
-  t.same([done.status, done.processedItems], ['completed', TOTAL], 'the export completes')
-  const lines = (await download(id)).toString().split('\n')
-  lines.pop()
-  t.equal(lines.length, TOTAL, 'one line per item')
-  t.ok(lines.sort().join('\n') === expectedLines.join('\n'), 'exactly the items, each once: nothing duplicated, nothing lost')
-
-  const segs = await redis.hgetall(keys.exportRecord(id, 'seg'))
-  for (const { segment, cp } of interrupted) {
-    const final = JSON.parse(segs[`cp:${segment}`]!) as Checkpoint
-    t.ok(final.resumes >= 1, `segment ${segment} was resumed, not restarted`)
-    t.notOk(segs[`own:${segment}`]!.includes(`:${victimPid}:`), `segment ${segment} finished by the survivor`)
-    if (cp) t.match(survivor.output(), new RegExp(`"msg":"export.segment.resume","exportId":"${id}","segment":${segment},"pages":(\\d+)`))
-  }
-  const pages = Object.entries(segs).filter(([f]) => f.startsWith('cp:')).reduce((sum, [, v]) => sum + (JSON.parse(v) as Checkpoint).pages, 0)
-  const scans = proxy.count('Scan', 'big') - scansBefore
-  // A killed run may have had two pages read but not committed: the one it was writing and the next.
-  t.ok(scans <= pages + 2 * interrupted.length, `${scans} Scans for ${pages} pages: only the pages in flight were read again`)
-})
+    for (const { segment, cp } of interrupted) {
+      const final = JSON.parse(segs[`cp:${segment}`]!) as Checkpoint
+      t.ok(final.resumes >= 1, `segment ${segment} was resumed, not restarted`)
+      t.notOk(segs[`own:${segment}`]!.includes(`:${victimPid}:`), `segment ${segment} finished by the survivor`)
+      if (cp) t.match(survivor.output(), new RegExp(`"msg":"export.segment.resume","exportId":"${id}","segment":${segment},"pages":(\\d+)`))
+    }
+    const pages = Object.entries(segs)
+      .filter(([f]) => f.startsWith('cp:'))
+      .reduce((sum, [, v]) => sum + (JSON.parse(v) as Checkpoint).pages, 0)
+    const scans = proxy.count('Scan', 'big') - scansBefore
+    // A killed run may have had two pages read but not committed: the one it was writing and the next.
+    t.ok(scans <= pages + 2 * interrupted.length, `${scans} Scans for ${pages} pages: only the pages in flight were read again`)
+  },
+)

@@ -16,7 +16,11 @@ const viaProxy = { ...services, dynamoEndpoint: proxy.endpoint }
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 for (const table of ['hot1', 'hot2', 'cold1', 'keys']) await createTable(dynamo, table, { id: 'S' })
 for (const table of ['hot1', 'hot2', 'cold1']) await putItems(dynamo, table, [{ id: { S: 'a' } }])
-await putItems(dynamo, 'keys', Array.from({ length: 50 }, (_, i) => ({ id: { S: `k${i}` }, v: { N: String(i) } })))
+await putItems(
+  dynamo,
+  'keys',
+  Array.from({ length: 50 }, (_, i) => ({ id: { S: `k${i}` }, v: { N: String(i) } })),
+)
 
 const redis = new Redis(services.redisUrl)
 t.teardown(() => redis.quit())
@@ -41,16 +45,27 @@ t.test('three workers: one prefetch schedule, each run once, popular tables fres
   await Promise.all(fleet.map((w) => waitForLog(w, /worker\.started/)))
   const queue = new Queue('prefetch', { connection: redis, prefix: app.keys.queuePrefix })
   t.teardown(() => queue.close())
-  t.same((await queue.getJobSchedulers()).map((s) => s.key), [PREFETCH_SCHEDULER_ID], 'one schedule, however many workers')
+  t.same(
+    (await queue.getJobSchedulers()).map((s) => s.key),
+    [PREFETCH_SCHEDULER_ID],
+    'one schedule, however many workers',
+  )
 
   // Runs are due every 5 s; the limit is only a safety net for a loaded machine.
-  const completed = await waitFor('two scheduled prefetch runs', async () => {
-    const runs = await queue.getCompleted()
-    return runs.length >= 2 && runs
-  }, 60_000)
+  const completed = await waitFor(
+    'two scheduled prefetch runs',
+    async () => {
+      const runs = await queue.getCompleted()
+      return runs.length >= 2 && runs
+    },
+    60_000,
+  )
   t.ok(completed.length >= 2, `${completed.length} scheduled runs completed`)
   t.equal(new Set(completed.map((j) => j.id)).size, completed.length, 'distinct runs')
-  t.ok(completed.every((j) => j.attemptsMade <= 1), 'each run processed once')
+  t.ok(
+    completed.every((j) => j.attemptsMade <= 1),
+    'each run processed once',
+  )
   const runs = completed.map((j) => j.returnvalue as { tables: string[] })
   t.same(runs[runs.length - 1]!.tables, ['hot1', 'hot2'], 'the two most popular tables')
   t.equal(proxy.count('DescribeTable', 'hot1'), 1, 'hot1 details loaded once across the runs (then fresh)')
@@ -73,7 +88,14 @@ t.test('two workers, 500 stale reads over 50 keys: one refresh per key; a SIGKIL
   // Fresh for 3 s: long enough that a refreshed key is still fresh when the polling below reaches it
   // on a loaded machine, short enough to wait out once.
   // Over a thousand reads in a minute from one key: the rate limit is not what this test is about.
-  const overrides = { TABLE_ITEMS_TTL: '60', STALE_THRESHOLD: '0.05', JOB_STALL_MS: '1500', WORKER_CONCURRENCY: '2', LOG_LEVEL: 'info', RATE_LIMIT_PER_MIN: '1000000' }
+  const overrides = {
+    TABLE_ITEMS_TTL: '60',
+    STALE_THRESHOLD: '0.05',
+    JOB_STALL_MS: '1500',
+    WORKER_CONCURRENCY: '2',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_PER_MIN: '1000000',
+  }
   const app = await build(t, viaProxy, overrides)
   // The workers get a longer DYNAMO_TIMEOUT_MS: a GetItem held up past testConfig's 2 s (the proxy runs in this
   // process, busy with the 500 reads below) would be abandoned and made again, a second read of its key. Not
@@ -89,7 +111,10 @@ t.test('two workers, 500 stale reads over 50 keys: one refresh per key; a SIGKIL
   const [a, b] = workers(t, 2, configEnv(config))
   await Promise.all([waitForLog(a!, /worker\.started/), waitForLog(b!, /worker\.started/)])
   const stale = await Promise.all(Array.from({ length: 500 }, (_, n) => read(n % 50)))
-  t.ok(stale.every((r) => r.headers['x-cache'] === 'STALE'), '500 stale answers at once')
+  t.ok(
+    stale.every((r) => r.headers['x-cache'] === 'STALE'),
+    '500 stale answers at once',
+  )
   await sleep(300)
   await a!.stop()
   t.comment('worker A killed with SIGKILL mid-run')
@@ -97,12 +122,17 @@ t.test('two workers, 500 stale reads over 50 keys: one refresh per key; a SIGKIL
   // A key the killed worker was refreshing waits for its lock to be given up (DYNAMO_TIMEOUT_MS + 1 s) after
   // the job is taken over: the limit is only a safety net.
   const pending = new Set(Array.from({ length: 50 }, (_, i) => i))
-  await waitFor('every key refreshed', async () => {
-    for (const i of [...pending]) {
-      if ((await read(i)).headers['x-cache'] === 'HIT') pending.delete(i)
-    }
-    return pending.size === 0
-  }, 60_000, 200).catch(() => {})
+  await waitFor(
+    'every key refreshed',
+    async () => {
+      for (const i of [...pending]) {
+        if ((await read(i)).headers['x-cache'] === 'HIT') pending.delete(i)
+      }
+      return pending.size === 0
+    },
+    60_000,
+    200,
+  ).catch(() => {})
   t.same([...pending], [], 'every key was refreshed (none lost with the killed worker)')
 
   // Reads first, then the jobs: a run that made a read is already counted among its job's runs.
@@ -126,12 +156,19 @@ t.test('two workers, 500 stale reads over 50 keys: one refresh per key; a SIGKIL
   const allowed = (list: Job[] = []) =>
     1 + list.reduce((n, j) => n + Math.max(0, j.attemptsStarted - 1) + (list.some((o) => o.finishedOn !== undefined && o.finishedOn <= j.timestamp) ? 1 : 0), 0)
   const keys = Array.from({ length: 50 }, (_, i) => `k${i}`)
-  t.same(keys.filter((k) => !reads.has(k)), [], 'every key was read from DynamoDB')
+  t.same(
+    keys.filter((k) => !reads.has(k)),
+    [],
+    'every key was read from DynamoDB',
+  )
   const gets = [...reads.values()].reduce((a, b) => a + b, 0)
-  const detail = ([k, n]: [string, number]) => `${k} read ${n}x, ${jobsOf.get(k)?.length ?? 0} jobs, ${jobsOf.get(k)?.reduce((m, j) => m + j.stalledCounter, 0) ?? 0} taken over`
+  const detail = ([k, n]: [string, number]) =>
+    `${k} read ${n}x, ${jobsOf.get(k)?.length ?? 0} jobs, ${jobsOf.get(k)?.reduce((m, j) => m + j.stalledCounter, 0) ?? 0} taken over`
   const repeated = [...reads].filter(([, n]) => n > 1)
   const takenOver = jobs.filter((j) => j.stalledCounter > 0).length
-  t.comment(`${gets} GetItem calls for 50 keys from ${jobs.length} refresh jobs, ${takenOver} taken over from the killed worker; ${repeated.map(detail).join('; ') || 'no key read twice'}`)
+  t.comment(
+    `${gets} GetItem calls for 50 keys from ${jobs.length} refresh jobs, ${takenOver} taken over from the killed worker; ${repeated.map(detail).join('; ') || 'no key read twice'}`,
+  )
   const unexplained = [...reads].filter(([k, n]) => n > allowed(jobsOf.get(k))).map(detail)
   t.same(unexplained, [], 'one read per key, more only for a job taken over from the killed worker or a key stale again')
   t.equal(await queue.getFailedCount(), 0, 'no refresh job failed')

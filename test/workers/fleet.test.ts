@@ -48,7 +48,10 @@ t.test('SIGTERM: the worker and the API exit 0 within SHUTDOWN_TIMEOUT_MS', asyn
   const api = startEntry(t, 'src/api/server.ts', configEnv(config))
   await Promise.all([waitForLog(worker, /worker\.started/), waitForLog(api, /Server listening/)])
 
-  for (const [name, proc] of [['worker', worker], ['api', api]] as const) {
+  for (const [name, proc] of [
+    ['worker', worker],
+    ['api', api],
+  ] as const) {
     const started = Date.now()
     proc.signal('SIGTERM')
     const code = await proc.exited

@@ -7,26 +7,22 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb'
 import { Job, Worker } from 'bullmq'
 import t from 'tap'
 import { type BatchOperation, batchFingerprint, createBatchStore, encodeOperations } from '../../src/shared/batches/index.ts'
-import { createCacheService } from '../../src/shared/cache/cache-service.ts'
-import type { Config } from '../../src/shared/config.ts'
-import { createDynamoClients } from '../../src/shared/dynamo/client.ts'
-import { createConfiguredGateway } from '../../src/shared/dynamo/configured-gateway.ts'
+import type { WorkerConfig } from '../../src/shared/config.ts'
 import { typedJsonToAttributeValues } from '../../src/shared/dynamo/item-json.ts'
 import { createExportStore } from '../../src/shared/exports/store.ts'
 import { createLogger } from '../../src/shared/logger.ts'
-import { createQueueProducers } from '../../src/shared/queues/index.ts'
 import { closeRedis, createRedis } from '../../src/shared/redis/index.ts'
-import { createRedisKeys } from '../../src/shared/redis/keys.ts'
 import createBatchWriteProcessor from '../../src/workers/batch-write.ts'
 import createCacheRefreshProcessor from '../../src/workers/cache-refresh.ts'
-import type { WorkerDeps } from '../../src/workers/deps.ts'
+import { createWorkerDeps, type WorkerDeps } from '../../src/workers/deps.ts'
 import createExportAssembleProcessor from '../../src/workers/export-assemble.ts'
 import createExportSegmentProcessor from '../../src/workers/export-segment.ts'
 import createPrefetchProcessor from '../../src/workers/prefetch.ts'
-import { auth, build, testConfig } from '../helpers/app.ts'
+import { auth, build, startQueues, testConfig } from '../helpers/app.ts'
 import { startDynamoProxy } from '../helpers/dynamo-proxy.ts'
 import { startServices, type TestServices } from '../helpers/services.ts'
 import { createTable, testDynamo } from '../helpers/tables.ts'
+import type { Tap } from '../helpers/tap.ts'
 import { waitFor } from '../helpers/wait.ts'
 
 /**
@@ -50,29 +46,13 @@ const app = await build(t, viaProxy, overrides)
 const shared = { ...overrides, REDIS_PREFIX: app.config.REDIS_PREFIX, DYNAMO_TIMEOUT_MS: '20000' }
 const store = createBatchStore({ redis: app.redis, keys: app.keys, retentionDays: app.config.JOB_RETENTION_DAYS })
 const exports = createExportStore({ redis: app.redis, keys: app.keys })
-for (const name of app.queues.names) await app.queues.queue(name).waitUntilReady()
+await startQueues(app)
 
-interface Tap {
-  teardown(fn: () => unknown): void
-}
-
-/** What main.ts gives each processor, built for `config`. */
-function workerDeps(t: Tap, config: Config): WorkerDeps {
-  const logger = createLogger(config, 'test-worker')
-  const keys = createRedisKeys(config.REDIS_PREFIX)
-  const redis = createRedis({ url: config.REDIS_URL!, role: 'background', name: 'test-commands' })
-  const fast = createRedis({ url: config.REDIS_URL!, role: 'request', name: 'test-producers' })
-  const clients = createDynamoClients(config)
-  const queues = createQueueProducers(fast, keys.queuePrefix)
-  const gateway = createConfiguredGateway({ config, dynamo: clients, redis: fast, keys, priority: 'background', logger })
-  const cache = createCacheService({ config, redis: fast, keys, gateway, queues, logger })
-  t.teardown(async () => {
-    await cache.close()
-    await queues.close()
-    await Promise.all([closeRedis(redis), closeRedis(fast)])
-    clients.close()
-  })
-  return { config, redis, keys, dynamo: clients, gateway, queues, logger, cache }
+/** What the fleet gives each processor, built for `config`, closed with `t`. */
+function workerDeps(t: Tap, config: WorkerConfig): WorkerDeps {
+  const deps = createWorkerDeps(config, createLogger(config, 'test-worker'))
+  t.teardown(() => deps.close())
+  return deps
 }
 
 const deps = workerDeps(t, testConfig(viaProxy, shared))
@@ -91,8 +71,7 @@ async function storeBatch(table: string, ids: string[]) {
   return id
 }
 
-const itemsOf = async (table: string) =>
-  ((await dynamo.send(new ScanCommand({ TableName: table }))).Items ?? []).map((i) => i.id!.S!).sort()
+const itemsOf = async (table: string) => ((await dynamo.send(new ScanCommand({ TableName: table }))).Items ?? []).map((i) => i.id!.S!).sort()
 
 /** Driver text that must never be in a record an API client reads. */
 const DRIVER_TEXT = /ECONNREFUSED|127\.0\.0\.1|arn:aws/
@@ -122,10 +101,14 @@ t.test('forged batch-write jobs fail as unrecoverable and write nothing; the rea
     await worker.close(true)
     await closeRedis(blocking)
   })
-  const states = await waitFor('the forged jobs to fail', async () => {
-    const all = await Promise.all(forged.map(async (j) => ({ job: await Job.fromId(queue, j.id!), state: await queue.getJobState(j.id!) })))
-    return all.every((s) => s.state === 'failed') && all
-  }, 20_000)
+  const states = await waitFor(
+    'the forged jobs to fail',
+    async () => {
+      const all = await Promise.all(forged.map(async (j) => ({ job: await Job.fromId(queue, j.id!), state: await queue.getJobState(j.id!) })))
+      return all.every((s) => s.state === 'failed') && all
+    },
+    20_000,
+  )
   for (const { job } of states) {
     t.match(job!.failedReason, /^Invalid batch-write job /, `${job!.id}: ${job!.failedReason}`)
     t.equal(job!.attemptsMade, 1, 'not retried')

@@ -60,7 +60,10 @@ export function BatchesPage({ who }: { who: Identity; query: URLSearchParams }) 
       setBatchIds([r.data.id, ...batchIds])
       setFile(null)
     } catch (err) {
-      const invalid = err instanceof ApiError && err.code === 'DC_ERR_BATCH_INVALID' ? (err.body as { invalid?: Array<{ index: number; reason: string }> }).invalid : undefined
+      const invalid =
+        err instanceof ApiError && err.code === 'DC_ERR_BATCH_INVALID'
+          ? (err.body as { invalid?: Array<{ index: number; reason: string }> }).invalid
+          : undefined
       if (invalid) {
         // The API's findings, by operation index, placed on the file's lines; nothing was queued.
         const problems = invalid.map((p) => ({ line: file.parsed.lines[p.index] ?? p.index + 1, message: p.reason }))
@@ -80,37 +83,74 @@ export function BatchesPage({ who }: { who: Identity; query: URLSearchParams }) 
         <label for="batch-table">Table</label>
         <span>
           {readable ? (
-            <select id="batch-table" value={name} onChange={(e) => { setTable((e.target as HTMLSelectElement).value); setFile(null) }}>
-              {tables.data?.data.tables.map((t) => <option key={t} value={t}>{t}</option>)}
+            <select
+              id="batch-table"
+              value={name}
+              onChange={(e) => {
+                setTable((e.target as HTMLSelectElement).value)
+                setFile(null)
+              }}
+            >
+              {tables.data?.data.tables.map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
             </select>
           ) : (
-            <input id="batch-table" value={table} onInput={(e) => { setTable((e.target as HTMLInputElement).value.trim()); setFile(null) }} placeholder="table name" />
+            <input
+              id="batch-table"
+              value={table}
+              onInput={(e) => {
+                setTable((e.target as HTMLInputElement).value.trim())
+                setFile(null)
+              }}
+              placeholder="table name"
+            />
           )}
         </span>
         <label>
           File (JSON, JSONL or CSV of puts){' '}
-          <input type="file" accept=".json,.jsonl,.ndjson,.csv,application/json,text/csv" onChange={pick} disabled={readable ? !details.data : !name} data-testid="batch-file" />
+          <input
+            type="file"
+            accept=".json,.jsonl,.ndjson,.csv,application/json,text/csv"
+            onChange={pick}
+            disabled={readable ? !details.data : !name}
+            data-testid="batch-file"
+          />
         </label>
       </div>
       <p class="muted">
-        Each operation is {'{ "put": item }'} or {'{ "delete": key }'}; typed attribute values ({'{"N":"1.50"}'}) keep every digit, plain JSON
-        is read as the AWS SDK does. A CSV is one put per row under a header of attribute names (name:N for numbers).
+        Each operation is {'{ "put": item }'} or {'{ "delete": key }'}; typed attribute values ({'{"N":"1.50"}'}) keep every digit, plain JSON is read as the
+        AWS SDK does. A CSV is one put per row under a header of attribute names (name:N for numbers).
       </p>
       {file ? (
         file.parsed.problems.length > 0 ? (
           <div class="error" role="alert" data-testid="batch-problems">
-            <strong>{file.parsed.problems.length} problem{file.parsed.problems.length === 1 ? '' : 's'} in {file.name}; nothing was queued.</strong>
-            <ul>{file.parsed.problems.slice(0, 50).map((p, i) => <li key={i}>line {p.line}: {p.message}</li>)}</ul>
+            <strong>
+              {file.parsed.problems.length} problem{file.parsed.problems.length === 1 ? '' : 's'} in {file.name}; nothing was queued.
+            </strong>
+            <ul>
+              {file.parsed.problems.slice(0, 50).map((p, i) => (
+                <li key={i}>
+                  line {p.line}: {p.message}
+                </li>
+              ))}
+            </ul>
           </div>
         ) : (
           <p class="ok" data-testid="batch-ready">
             {file.parsed.operations.length} operations ({file.parsed.format}) ready for {name}.{' '}
-            <button type="button" class="primary" onClick={send} disabled={busy}>Queue the batch</button>
+            <button type="button" class="primary" onClick={send} disabled={busy}>
+              Queue the batch
+            </button>
           </p>
         )
       ) : null}
       <ErrorBox error={error} />
-      {batchIds.map((id) => <BatchStatus key={id} id={id} />)}
+      {batchIds.map((id) => (
+        <BatchStatus key={id} id={id} />
+      ))}
     </section>
   )
 }
@@ -143,10 +183,22 @@ function BatchStatus({ id }: { id: string }) {
   const done = view.written + view.failed
   return (
     <article class="card batch" data-testid="batch" data-status={view.status}>
-      <h3>Batch on {view.table} <span class={`status status-${view.status}`}>{view.status}</span></h3>
+      <h3>
+        Batch on {view.table} <span class={`status status-${view.status}`}>{view.status}</span>
+      </h3>
       <Progress value={view.total ? (done / view.total) * 100 : 0} label={`Batch ${id}`} />
-      <p>{view.written} written, {view.failed} failed of {view.total}; {view.attempts} attempts. Started {formatTime(view.createdAt)}.</p>
-      {view.errors.length > 0 ? <ul>{view.errors.slice(0, 20).map((e) => <li key={e.index}>operation {e.index + 1}: {e.reason}</li>)}</ul> : null}
+      <p>
+        {view.written} written, {view.failed} failed of {view.total}; {view.attempts} attempts. Started {formatTime(view.createdAt)}.
+      </p>
+      {view.errors.length > 0 ? (
+        <ul>
+          {view.errors.slice(0, 20).map((e) => (
+            <li key={e.index}>
+              operation {e.index + 1}: {e.reason}
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <ErrorBox error={error} />
     </article>
   )

@@ -32,11 +32,14 @@ export function CachePage({ who }: { who: Identity }) {
     const timer = setInterval(() => !document.hidden && setTick((n) => n + 1), REFRESH_MS)
     return () => clearInterval(timer)
   }, [])
-  const load = useLoad(async (signal) => {
-    const history = await api<History>(`/cache/stats/history${qs({ minutes })}`, { signal })
-    const stats = await api<Stats>('/cache/stats', { signal })
-    return { history: history.data, stats: stats.data }
-  }, [minutes, tick])
+  const load = useLoad(
+    async (signal) => {
+      const history = await api<History>(`/cache/stats/history${qs({ minutes })}`, { signal })
+      const stats = await api<Stats>('/cache/stats', { signal })
+      return { history: history.data, stats: stats.data }
+    },
+    [minutes, tick],
+  )
 
   const data = load.data
   const series = data ? (table ? data.history.tables[table] : data.history.totals) : undefined
@@ -67,17 +70,27 @@ export function CachePage({ who }: { who: Identity }) {
         <label>
           Range{' '}
           <select value={String(minutes)} onChange={(e) => setMinutes(Number((e.target as HTMLSelectElement).value))}>
-            {RANGES.map(([m, label]) => <option key={m} value={String(m)}>{label}</option>)}
+            {RANGES.map(([m, label]) => (
+              <option key={m} value={String(m)}>
+                {label}
+              </option>
+            ))}
           </select>
         </label>
         <label>
           Table{' '}
           <select value={table} onChange={(e) => setTable((e.target as HTMLSelectElement).value)} data-testid="chart-table">
             <option value="">all tables</option>
-            {names.map((n) => <option key={n} value={n}>{n === '*' ? '* (table list)' : n}</option>)}
+            {names.map((n) => (
+              <option key={n} value={n}>
+                {n === '*' ? '* (table list)' : n}
+              </option>
+            ))}
           </select>
         </label>
-        <button type="button" onClick={() => load.reload()}>Refresh</button>
+        <button type="button" onClick={() => load.reload()}>
+          Refresh
+        </button>
         {load.loading ? <span class="muted">updating…</span> : null}
       </div>
       <ErrorBox error={load.error} />
@@ -91,18 +104,53 @@ export function CachePage({ who }: { who: Identity }) {
       {data && !series ? <Empty>No reads of {table} in this range.</Empty> : null}
       {data && shown ? (
         <dl class="totals" data-testid="totals">
-          <div class="total"><dt>Hits</dt><dd data-testid="total-hits">{shown.hits}</dd></div>
-          <div class="total"><dt>Misses</dt><dd data-testid="total-misses">{shown.misses}</dd></div>
-          <div class="total"><dt>Stale</dt><dd data-testid="total-stale">{shown.stale}</dd></div>
-          <div class="total"><dt>Errors</dt><dd data-testid="total-errors">{shown.errors}</dd></div>
-          <div class="total"><dt>Hit rate</dt><dd data-testid="total-hit-rate">{table ? (hitRate(shown) === null ? '—' : percent(hitRate(shown)!)) : percent(data.stats.totals.hitRate)}</dd></div>
+          <div class="total">
+            <dt>Hits</dt>
+            <dd data-testid="total-hits">{shown.hits}</dd>
+          </div>
+          <div class="total">
+            <dt>Misses</dt>
+            <dd data-testid="total-misses">{shown.misses}</dd>
+          </div>
+          <div class="total">
+            <dt>Stale</dt>
+            <dd data-testid="total-stale">{shown.stale}</dd>
+          </div>
+          <div class="total">
+            <dt>Errors</dt>
+            <dd data-testid="total-errors">{shown.errors}</dd>
+          </div>
+          <div class="total">
+            <dt>Hit rate</dt>
+            <dd data-testid="total-hit-rate">{table ? (hitRate(shown) === null ? '—' : percent(hitRate(shown)!)) : percent(data.stats.totals.hitRate)}</dd>
+          </div>
           <p class="muted">Since the counters started (STATS_TTL), over every API process: GET /cache/stats.</p>
         </dl>
       ) : null}
       {can(who, 'admin') ? <CacheAdmin names={names.filter((n) => n !== '*')} onDone={() => load.reload()} /> : null}
       {data ? (
         <table class="grid" data-testid="stats-tables">
-          <thead><tr><th scope="col">Table</th><th scope="col" class="num">Hits</th><th scope="col" class="num">Misses</th><th scope="col" class="num">Stale</th><th scope="col" class="num">Errors</th><th scope="col" class="num">Hit rate</th><th scope="col">Last access</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Table</th>
+              <th scope="col" class="num">
+                Hits
+              </th>
+              <th scope="col" class="num">
+                Misses
+              </th>
+              <th scope="col" class="num">
+                Stale
+              </th>
+              <th scope="col" class="num">
+                Errors
+              </th>
+              <th scope="col" class="num">
+                Hit rate
+              </th>
+              <th scope="col">Last access</th>
+            </tr>
+          </thead>
           <tbody>
             {names.map((n) => {
               const c = data.stats.tables[n]!
@@ -110,8 +158,12 @@ export function CachePage({ who }: { who: Identity }) {
               return (
                 <tr key={n}>
                   <th scope="row">{n}</th>
-                  <td class="num">{c.hits}</td><td class="num">{c.misses}</td><td class="num">{c.stale}</td><td class="num">{c.errors}</td>
-                  <td class="num">{r === null ? '—' : percent(r)}</td><td>{formatTime(c.lastAccess)}</td>
+                  <td class="num">{c.hits}</td>
+                  <td class="num">{c.misses}</td>
+                  <td class="num">{c.stale}</td>
+                  <td class="num">{c.errors}</td>
+                  <td class="num">{r === null ? '—' : percent(r)}</td>
+                  <td>{formatTime(c.lastAccess)}</td>
                 </tr>
               )
             })}
@@ -149,12 +201,24 @@ function CacheAdmin({ names, onDone }: { names: string[]; onDone: () => void }) 
         Admin: table{' '}
         <select value={table} onChange={(e) => setTable((e.target as HTMLSelectElement).value)} data-testid="admin-table">
           <option value="">all tables</option>
-          {names.map((n) => <option key={n} value={n}>{n}</option>)}
+          {names.map((n) => (
+            <option key={n} value={n}>
+              {n}
+            </option>
+          ))}
         </select>
       </label>
-      <button type="button" class="danger" onClick={() => act('invalidate')}>Invalidate</button>
-      <button type="button" onClick={() => act('warmup')}>Warm up</button>
-      {note ? <span class="note" role="status">{note}</span> : null}
+      <button type="button" class="danger" onClick={() => act('invalidate')}>
+        Invalidate
+      </button>
+      <button type="button" onClick={() => act('warmup')}>
+        Warm up
+      </button>
+      {note ? (
+        <span class="note" role="status">
+          {note}
+        </span>
+      ) : null}
       <ErrorBox error={error} />
     </div>
   )

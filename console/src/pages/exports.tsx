@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { api, qs } from '../api.ts'
-import { followEvents } from '../sse.ts'
 import { can, type Identity, storedKey } from '../session.ts'
+import { followEvents } from '../sse.ts'
 import { Empty, ErrorBox, formatBytes, formatTime, Loading, Progress, useLoad } from '../ui.tsx'
 
 export interface ExportView {
@@ -62,9 +62,12 @@ export function ExportsPage({ who }: { who: Identity; query: URLSearchParams }) 
       }).finally(() => following.current.delete(x.id))
     }
   }, [list.data])
-  useEffect(() => () => {
-    for (const ctl of following.current.values()) ctl.abort()
-  }, [])
+  useEffect(
+    () => () => {
+      for (const ctl of following.current.values()) ctl.abort()
+    },
+    [],
+  )
 
   const exports = (list.data?.data.exports ?? []).map((x) => ({ ...x, ...live[x.id] }) as ExportView)
   return (
@@ -72,15 +75,34 @@ export function ExportsPage({ who }: { who: Identity; query: URLSearchParams }) 
       <h1>Exports</h1>
       <ErrorBox error={tables.error} />
       {tables.loading ? <Loading what="Loading tables" /> : <CreateExport tables={tables.data?.data.tables ?? null} onCreated={() => list.reload()} />}
-      <h2>History <button type="button" class="link" onClick={() => list.reload()}>Refresh</button></h2>
+      <h2>
+        History{' '}
+        <button type="button" class="link" onClick={() => list.reload()}>
+          Refresh
+        </button>
+      </h2>
       <ErrorBox error={list.error} />
       {list.loading && !list.data ? <Loading what="Loading exports" /> : null}
       {list.data && exports.length === 0 ? <Empty>No exports yet. Create one above.</Empty> : null}
       {exports.length > 0 ? (
         <table class="grid" data-testid="exports">
-          <thead><tr><th scope="col">Table</th><th scope="col">Format</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col" class="num">Items</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Table</th>
+              <th scope="col">Format</th>
+              <th scope="col">Status</th>
+              <th scope="col">Progress</th>
+              <th scope="col" class="num">
+                Items
+              </th>
+              <th scope="col">Created</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
           <tbody>
-            {exports.map((x) => <ExportRow key={x.id} x={x} onChanged={() => list.reload()} />)}
+            {exports.map((x) => (
+              <ExportRow key={x.id} x={x} onChanged={() => list.reload()} />
+            ))}
           </tbody>
         </table>
       ) : null}
@@ -124,15 +146,39 @@ function ExportRow({ x, onChanged }: { x: ExportView; onChanged: () => void }) {
   }
   return (
     <tr data-testid="export" data-export-id={x.id} data-status={x.status}>
-      <th scope="row">{x.table}{x.index ? <span class="muted"> · {x.index}</span> : null}</th>
-      <td>{x.format}{x.gzip ? '.gz' : ''}</td>
-      <td><span class={`status status-${x.status}`} data-testid="export-status">{x.status}</span>{x.error ? <div class="muted">{x.error}</div> : null}</td>
-      <td><Progress value={x.progress} label={`Export of ${x.table}`} /></td>
-      <td class="num">{x.processedItems}{x.bytes ? <div class="muted">{formatBytes(x.bytes)}</div> : null}</td>
+      <th scope="row">
+        {x.table}
+        {x.index ? <span class="muted"> · {x.index}</span> : null}
+      </th>
+      <td>
+        {x.format}
+        {x.gzip ? '.gz' : ''}
+      </td>
+      <td>
+        <span class={`status status-${x.status}`} data-testid="export-status">
+          {x.status}
+        </span>
+        {x.error ? <div class="muted">{x.error}</div> : null}
+      </td>
+      <td>
+        <Progress value={x.progress} label={`Export of ${x.table}`} />
+      </td>
+      <td class="num">
+        {x.processedItems}
+        {x.bytes ? <div class="muted">{formatBytes(x.bytes)}</div> : null}
+      </td>
       <td>{formatTime(x.createdAt)}</td>
       <td>
-        {x.status === 'completed' ? <button type="button" class="primary" onClick={download} data-testid="download">Download</button> : null}
-        {x.status === 'queued' || x.status === 'processing' ? <button type="button" onClick={cancel} disabled={busy}>Cancel</button> : null}
+        {x.status === 'completed' ? (
+          <button type="button" class="primary" onClick={download} data-testid="download">
+            Download
+          </button>
+        ) : null}
+        {x.status === 'queued' || x.status === 'processing' ? (
+          <button type="button" onClick={cancel} disabled={busy}>
+            Cancel
+          </button>
+        ) : null}
         <ErrorBox error={error} />
       </td>
     </tr>
@@ -142,7 +188,10 @@ function ExportRow({ x, onChanged }: { x: ExportView; onChanged: () => void }) {
 function CreateExport({ tables, onCreated }: { tables: string[] | null; onCreated: () => void }) {
   const [form, setForm] = useState({ table: tables?.[0] ?? '', index: '', format: 'csv', gzip: false, filter: '', notify: '' })
   const details = useLoad(
-    (signal) => (form.table && tables?.includes(form.table) ? api<{ indexes: Array<{ name: string }> }>(`/tables/${encodeURIComponent(form.table)}`, { signal }) : Promise.resolve(null)),
+    (signal) =>
+      form.table && tables?.includes(form.table)
+        ? api<{ indexes: Array<{ name: string }> }>(`/tables/${encodeURIComponent(form.table)}`, { signal })
+        : Promise.resolve(null),
     [form.table],
   )
   const [error, setError] = useState<unknown>(null)
@@ -179,20 +228,57 @@ function CreateExport({ tables, onCreated }: { tables: string[] | null; onCreate
     <form class="inline-form" onSubmit={submit} aria-label="New export" data-testid="export-form">
       {tables ? (
         <>
-          <label>Table <select value={form.table} onChange={set('table')} name="table">{tables.map((t) => <option key={t} value={t}>{t}</option>)}</select></label>
-          <label>Index <select value={form.index} onChange={set('index')} name="index"><option value="">whole table</option>{details.data?.data.indexes.map((i) => <option key={i.name} value={i.name}>{i.name}</option>)}</select></label>
+          <label>
+            Table{' '}
+            <select value={form.table} onChange={set('table')} name="table">
+              {tables.map((t) => (
+                <option key={t} value={t}>
+                  {t}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Index{' '}
+            <select value={form.index} onChange={set('index')} name="index">
+              <option value="">whole table</option>
+              {details.data?.data.indexes.map((i) => (
+                <option key={i.name} value={i.name}>
+                  {i.name}
+                </option>
+              ))}
+            </select>
+          </label>
         </>
       ) : (
         <>
-          <label>Table <input value={form.table} onInput={set('table')} name="table" required placeholder="table name" /></label>
-          <label>Index <input value={form.index} onInput={set('index')} name="index" placeholder="optional" /></label>
+          <label>
+            Table <input value={form.table} onInput={set('table')} name="table" required placeholder="table name" />
+          </label>
+          <label>
+            Index <input value={form.index} onInput={set('index')} name="index" placeholder="optional" />
+          </label>
         </>
       )}
-      <label>Format <select value={form.format} onChange={set('format')} name="format"><option value="csv">CSV</option><option value="jsonl">JSONL</option></select></label>
-      <label class="check"><input type="checkbox" checked={form.gzip} onChange={set('gzip')} name="gzip" /> gzip</label>
-      <label class="wide">Filter <input value={form.filter} onInput={set('filter')} name="filter" placeholder='[{"attr":"status","op":"eq","value":"paid"}]' /></label>
-      <label>Email when done <input type="email" value={form.notify} onInput={set('notify')} name="notify" placeholder="optional" /></label>
-      <button type="submit" class="primary" disabled={busy || !form.table}>{busy ? 'Starting…' : 'Start export'}</button>
+      <label>
+        Format{' '}
+        <select value={form.format} onChange={set('format')} name="format">
+          <option value="csv">CSV</option>
+          <option value="jsonl">JSONL</option>
+        </select>
+      </label>
+      <label class="check">
+        <input type="checkbox" checked={form.gzip} onChange={set('gzip')} name="gzip" /> gzip
+      </label>
+      <label class="wide">
+        Filter <input value={form.filter} onInput={set('filter')} name="filter" placeholder='[{"attr":"status","op":"eq","value":"paid"}]' />
+      </label>
+      <label>
+        Email when done <input type="email" value={form.notify} onInput={set('notify')} name="notify" placeholder="optional" />
+      </label>
+      <button type="submit" class="primary" disabled={busy || !form.table}>
+        {busy ? 'Starting…' : 'Start export'}
+      </button>
       <ErrorBox error={error} />
     </form>
   )

@@ -20,7 +20,8 @@ export function ItemPage({ table, query }: { who: Identity; table: string; query
         <a href={href(['tables'])}>Tables</a> / <a href={href(['tables', table])}>{table}</a> / item
       </p>
       <h1>
-        {pk}{sk !== undefined ? <span class="muted"> · {sk}</span> : null} <CacheBadge answer={item.data} />
+        {pk}
+        {sk !== undefined ? <span class="muted"> · {sk}</span> : null} <CacheBadge answer={item.data} />
       </h1>
       <div class="toolbar">
         <button type="button" onClick={() => setRefresh((n) => n + 1)} title="Read from DynamoDB and refresh the cache (Cache-Control: no-cache)">
@@ -33,11 +34,15 @@ export function ItemPage({ table, query }: { who: Identity; table: string; query
         <div class="side-by-side">
           <figure>
             <figcaption>Document (plain JSON, every digit kept)</figcaption>
-            <pre class="doc" data-testid="document-view">{documentText(item.data.data)}</pre>
+            <pre class="doc" data-testid="document-view">
+              {documentText(item.data.data)}
+            </pre>
           </figure>
           <figure>
             <figcaption>Typed (DynamoDB attribute values)</figcaption>
-            <pre class="doc" data-testid="typed-view">{JSON.stringify(item.data.data, null, 2)}</pre>
+            <pre class="doc" data-testid="typed-view">
+              {JSON.stringify(item.data.data, null, 2)}
+            </pre>
           </figure>
         </div>
       ) : null}

@@ -34,9 +34,8 @@ export function ItemsBrowser({ table, query }: { table: TableDetails; query: URL
     (signal) => api<Page>(`/tables/${encodeURIComponent(table.name)}/items${qs({ limit, cursor, index, view: 'typed' })}`, { signal }),
     [table.name, index, limit, cursor],
   )
-  const set = (change: Record<string, string | number | undefined>) =>
-    go(href(['tables', table.name, 'items'], { index, limit, layout, ...change }))
-  const keyDef = index ? table.indexes.find((i) => i.name === index)?.key ?? table.key : table.key
+  const set = (change: Record<string, string | number | undefined>) => go(href(['tables', table.name, 'items'], { index, limit, layout, ...change }))
+  const keyDef = index ? (table.indexes.find((i) => i.name === index)?.key ?? table.key) : table.key
 
   const next = () => page.data?.data.cursor && setCursors([...cursors, page.data.data.cursor])
   const previous = () => cursors.length > 1 && setCursors(cursors.slice(0, -1))
@@ -60,19 +59,31 @@ export function ItemsBrowser({ table, query }: { table: TableDetails; query: URL
           Source{' '}
           <select value={index} onChange={(e) => set({ index: (e.target as HTMLSelectElement).value || undefined })}>
             <option value="">table</option>
-            {table.indexes.map((i) => <option key={i.name} value={i.name}>index {i.name}</option>)}
+            {table.indexes.map((i) => (
+              <option key={i.name} value={i.name}>
+                index {i.name}
+              </option>
+            ))}
           </select>
         </label>
         <label>
           Page size{' '}
           <select value={String(limit)} onChange={(e) => set({ limit: (e.target as HTMLSelectElement).value })}>
-            {[10, 25, 50, 100, 250].map((n) => <option key={n} value={String(n)}>{n}</option>)}
+            {[10, 25, 50, 100, 250].map((n) => (
+              <option key={n} value={String(n)}>
+                {n}
+              </option>
+            ))}
           </select>
         </label>
         <fieldset class="segmented">
           <legend class="sr-only">Layout</legend>
-          <button type="button" aria-pressed={layout === 'grid'} onClick={() => set({ layout: 'grid' })}>Grid</button>
-          <button type="button" aria-pressed={layout === 'cards'} onClick={() => set({ layout: 'cards' })}>Cards</button>
+          <button type="button" aria-pressed={layout === 'grid'} onClick={() => set({ layout: 'grid' })}>
+            Grid
+          </button>
+          <button type="button" aria-pressed={layout === 'cards'} onClick={() => set({ layout: 'cards' })}>
+            Cards
+          </button>
         </fieldset>
         <Pager pageNo={pageNo} hasNext={Boolean(page.data?.data.cursor)} onPrevious={previous} onNext={next} busy={page.loading} />
         <CacheBadge answer={page.data} />
@@ -146,11 +157,21 @@ export function Items({ table, keyDef, answer, layout }: { table: TableDetails; 
       <div class="cards" data-testid="items">
         {items.map((item, n) => (
           <article class="card" key={n} data-testid="item">
-            <h3><a href={itemHref(table, item)}>{keys.map((k) => (item[k] ? <Value key={k} v={item[k]!} /> : null))}</a></h3>
+            <h3>
+              <a href={itemHref(table, item)}>{keys.map((k) => (item[k] ? <Value key={k} v={item[k]!} /> : null))}</a>
+            </h3>
             <dl>
-              {shown.filter((c) => !keys.includes(c) && item[c]).slice(0, 8).map((c) => (
-                <div key={c}><dt>{c}</dt><dd><Value v={item[c]!} max={60} /></dd></div>
-              ))}
+              {shown
+                .filter((c) => !keys.includes(c) && item[c])
+                .slice(0, 8)
+                .map((c) => (
+                  <div key={c}>
+                    <dt>{c}</dt>
+                    <dd>
+                      <Value v={item[c]!} max={60} />
+                    </dd>
+                  </div>
+                ))}
             </dl>
           </article>
         ))}
@@ -160,22 +181,43 @@ export function Items({ table, keyDef, answer, layout }: { table: TableDetails; 
   return (
     <>
       <details class="columns">
-        <summary>Columns ({shown.length} of {all.length})</summary>
+        <summary>
+          Columns ({shown.length} of {all.length})
+        </summary>
         <fieldset>
           <legend class="sr-only">Columns shown</legend>
           {all.map((c) => (
-            <label key={c}><input type="checkbox" checked={!hidden.includes(c)} onChange={() => toggle(c)} /> {c}</label>
+            <label key={c}>
+              <input type="checkbox" checked={!hidden.includes(c)} onChange={() => toggle(c)} /> {c}
+            </label>
           ))}
         </fieldset>
       </details>
       <div class="grid-wrap">
         <table class="grid items" data-testid="items">
-          <thead><tr><th scope="col"><span class="sr-only">Open</span></th>{shown.map((c) => <th scope="col" key={c}>{c}</th>)}</tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">
+                <span class="sr-only">Open</span>
+              </th>
+              {shown.map((c) => (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ))}
+            </tr>
+          </thead>
           <tbody onKeyDown={moveFocus}>
             {items.map((item, n) => (
               <tr key={n} data-testid="item">
-                <td><a href={itemHref(table, item)} aria-label={`Open item ${n + 1}`} data-open>Open</a></td>
-                {shown.map((c) => <td key={c}>{item[c] ? <Value v={item[c]!} /> : <span class="absent">—</span>}</td>)}
+                <td>
+                  <a href={itemHref(table, item)} aria-label={`Open item ${n + 1}`} data-open>
+                    Open
+                  </a>
+                </td>
+                {shown.map((c) => (
+                  <td key={c}>{item[c] ? <Value v={item[c]!} /> : <span class="absent">—</span>}</td>
+                ))}
               </tr>
             ))}
           </tbody>

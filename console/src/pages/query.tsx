@@ -32,9 +32,12 @@ export function filterJson(rows: FilterRow[]): string | undefined {
   const parts = used.map((r) => {
     const head = `{"attr":${JSON.stringify(r.attr.trim())},"op":${JSON.stringify(r.op)}`
     if (r.op === 'exists' || r.op === 'not_exists') return `${head}}`
-    const value = r.type === 'N' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(r.value.trim())
-      ? r.value.trim()
-      : r.type === 'BOOL' ? String(r.value.trim() === 'true') : JSON.stringify(r.value)
+    const value =
+      r.type === 'N' && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(r.value.trim())
+        ? r.value.trim()
+        : r.type === 'BOOL'
+          ? String(r.value.trim() === 'true')
+          : JSON.stringify(r.value)
     return `${head},"value":${value}}`
   })
   return `[${parts.join(',')}]`
@@ -71,7 +74,7 @@ export function QueryBuilder({ table, query }: { table: TableDetails; query: URL
   const [cursors, setCursors] = useCursors(`${table.name}?${query.toString()}`)
 
   const index = form.index ?? ''
-  const keyDef = index ? table.indexes.find((i) => i.name === index)?.key ?? table.key : table.key
+  const keyDef = index ? (table.indexes.find((i) => i.name === index)?.key ?? table.key) : table.key
   const field = (name: string) => ({
     value: form[name] ?? '',
     onInput: (e: Event) => setForm({ ...form, [name]: (e.target as HTMLInputElement).value }),
@@ -92,8 +95,16 @@ export function QueryBuilder({ table, query }: { table: TableDetails; query: URL
       ready
         ? api<Page>(
             `/tables/${encodeURIComponent(table.name)}/query${qs({
-              pk: applied.pk, skOp: applied.skOp, sk: applied.sk, sk2: applied.sk2, index: applied.index,
-              filter: applied.filter, order: applied.order, limit: applied.limit, cursor, view: 'typed',
+              pk: applied.pk,
+              skOp: applied.skOp,
+              sk: applied.sk,
+              sk2: applied.sk2,
+              index: applied.index,
+              filter: applied.filter,
+              order: applied.order,
+              limit: applied.limit,
+              cursor,
+              view: 'typed',
             })}`,
             { signal },
           )
@@ -110,7 +121,11 @@ export function QueryBuilder({ table, query }: { table: TableDetails; query: URL
           Index
           <select value={index} onChange={(e) => setForm({ ...form, index: (e.target as HTMLSelectElement).value })}>
             <option value="">table</option>
-            {table.indexes.map((i) => <option key={i.name} value={i.name}>{i.name}</option>)}
+            {table.indexes.map((i) => (
+              <option key={i.name} value={i.name}>
+                {i.name}
+              </option>
+            ))}
           </select>
         </label>
         <label>
@@ -122,11 +137,25 @@ export function QueryBuilder({ table, query }: { table: TableDetails; query: URL
             <label>
               {keyDef.sort.name} <span class="muted">({keyDef.sort.type})</span>
               <select name="skOp" value={form.skOp ?? ''} onChange={(e) => setForm({ ...form, skOp: (e.target as HTMLSelectElement).value })}>
-                {SK_OPS.map(([op, label]) => <option key={op} value={op}>{label}</option>)}
+                {SK_OPS.map(([op, label]) => (
+                  <option key={op} value={op}>
+                    {label}
+                  </option>
+                ))}
               </select>
             </label>
-            {form.skOp ? <label>value<input name="sk" required {...field('sk')} /></label> : null}
-            {form.skOp === 'between' ? <label>and<input name="sk2" required {...field('sk2')} /></label> : null}
+            {form.skOp ? (
+              <label>
+                value
+                <input name="sk" required {...field('sk')} />
+              </label>
+            ) : null}
+            {form.skOp === 'between' ? (
+              <label>
+                and
+                <input name="sk2" required {...field('sk2')} />
+              </label>
+            ) : null}
           </>
         ) : null}
         <label>
@@ -144,27 +173,51 @@ export function QueryBuilder({ table, query }: { table: TableDetails; query: URL
           <legend>Filter (all must hold)</legend>
           {filters.map((r, i) => (
             <div class="filter-row" key={i} data-testid="filter-row">
-              <input aria-label={`Filter ${i + 1} attribute`} placeholder="attribute" value={r.attr} onInput={(e) => setRow(i, { attr: (e.target as HTMLInputElement).value })} />
+              <input
+                aria-label={`Filter ${i + 1} attribute`}
+                placeholder="attribute"
+                value={r.attr}
+                onInput={(e) => setRow(i, { attr: (e.target as HTMLInputElement).value })}
+              />
               <select aria-label={`Filter ${i + 1} operator`} value={r.op} onChange={(e) => setRow(i, { op: (e.target as HTMLSelectElement).value })}>
-                {FILTER_OPS.map((op) => <option key={op} value={op}>{op}</option>)}
+                {FILTER_OPS.map((op) => (
+                  <option key={op} value={op}>
+                    {op}
+                  </option>
+                ))}
               </select>
               {r.op === 'exists' || r.op === 'not_exists' ? null : (
                 <>
-                  <select aria-label={`Filter ${i + 1} type`} value={r.type} onChange={(e) => setRow(i, { type: (e.target as HTMLSelectElement).value as FilterRow['type'] })}>
+                  <select
+                    aria-label={`Filter ${i + 1} type`}
+                    value={r.type}
+                    onChange={(e) => setRow(i, { type: (e.target as HTMLSelectElement).value as FilterRow['type'] })}
+                  >
                     <option value="S">string</option>
                     <option value="N">number</option>
                     <option value="BOOL">boolean</option>
                   </select>
-                  <input aria-label={`Filter ${i + 1} value`} placeholder="value" value={r.value} onInput={(e) => setRow(i, { value: (e.target as HTMLInputElement).value })} />
+                  <input
+                    aria-label={`Filter ${i + 1} value`}
+                    placeholder="value"
+                    value={r.value}
+                    onInput={(e) => setRow(i, { value: (e.target as HTMLInputElement).value })}
+                  />
                 </>
               )}
-              <button type="button" class="link" onClick={() => setFilters(filters.filter((_, n) => n !== i))} aria-label={`Remove filter ${i + 1}`}>Remove</button>
+              <button type="button" class="link" onClick={() => setFilters(filters.filter((_, n) => n !== i))} aria-label={`Remove filter ${i + 1}`}>
+                Remove
+              </button>
             </div>
           ))}
-          <button type="button" onClick={() => setFilters([...filters, { attr: '', op: 'eq', value: '', type: 'S' }])}>Add filter</button>
+          <button type="button" onClick={() => setFilters([...filters, { attr: '', op: 'eq', value: '', type: 'S' }])}>
+            Add filter
+          </button>
         </fieldset>
         <div class="actions">
-          <button type="submit" class="primary">Run query</button>
+          <button type="submit" class="primary">
+            Run query
+          </button>
           <span class="muted">The link in the address bar is this query; share it (it never holds the key).</span>
         </div>
       </form>

@@ -47,8 +47,14 @@ export function SignIn({ onSignedIn, expired }: { onSignedIn: (key: string, who:
           autofocus
         />
         <p class="hint">Kept in this tab's session storage only, sent as an Authorization header to this API.</p>
-        {error ? <div class="error" role="alert" data-testid="sign-in-error">{error}</div> : null}
-        <button type="submit" class="primary" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
+        {error ? (
+          <div class="error" role="alert" data-testid="sign-in-error">
+            {error}
+          </div>
+        ) : null}
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
       </form>
     </main>
   )

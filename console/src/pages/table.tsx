@@ -27,33 +27,63 @@ export function TablePage({ who, table, tab, query }: { who: Identity; table: st
   const d = details.data?.data
   return (
     <section>
-      <p class="crumbs"><a href={href(['tables'])}>Tables</a> / {table}</p>
-      <h1>{table} <CacheBadge answer={details.data} /></h1>
+      <p class="crumbs">
+        <a href={href(['tables'])}>Tables</a> / {table}
+      </p>
+      <h1>
+        {table} <CacheBadge answer={details.data} />
+      </h1>
       <ErrorBox error={details.error} />
       {details.loading && !d ? <Loading what="Loading the table" /> : null}
       {d ? (
         <>
           <dl class="facts" data-testid="table-details">
-            <dt>Key</dt><dd>{keyText(d.key)}</dd>
-            <dt>Status</dt><dd>{d.status}</dd>
-            <dt>Billing</dt><dd>{d.billingMode}{d.provisionedThroughput ? ` (${d.provisionedThroughput.readCapacityUnits} RCU / ${d.provisionedThroughput.writeCapacityUnits} WCU)` : ''}</dd>
-            <dt>Stream</dt><dd>{d.stream.enabled ? `on (${d.stream.viewType ?? '?'})` : 'off'}</dd>
-            <dt>Items</dt><dd>{d.itemCount} <span class="muted">as DynamoDB reports it</span></dd>
-            <dt>Size</dt><dd>{formatBytes(d.sizeBytes)}</dd>
-            {d.createdAt ? <><dt>Created</dt><dd>{formatTime(d.createdAt)}</dd></> : null}
+            <dt>Key</dt>
+            <dd>{keyText(d.key)}</dd>
+            <dt>Status</dt>
+            <dd>{d.status}</dd>
+            <dt>Billing</dt>
+            <dd>
+              {d.billingMode}
+              {d.provisionedThroughput ? ` (${d.provisionedThroughput.readCapacityUnits} RCU / ${d.provisionedThroughput.writeCapacityUnits} WCU)` : ''}
+            </dd>
+            <dt>Stream</dt>
+            <dd>{d.stream.enabled ? `on (${d.stream.viewType ?? '?'})` : 'off'}</dd>
+            <dt>Items</dt>
+            <dd>
+              {d.itemCount} <span class="muted">as DynamoDB reports it</span>
+            </dd>
+            <dt>Size</dt>
+            <dd>{formatBytes(d.sizeBytes)}</dd>
+            {d.createdAt ? (
+              <>
+                <dt>Created</dt>
+                <dd>{formatTime(d.createdAt)}</dd>
+              </>
+            ) : null}
             <dt>Indexes</dt>
             <dd>
-              {d.indexes.length === 0 ? 'none' : (
+              {d.indexes.length === 0 ? (
+                'none'
+              ) : (
                 <ul class="plain">
-                  {d.indexes.map((i) => <li key={i.name}><b>{i.name}</b> {i.kind}: {keyText(i.key)}, projection {i.projection.type}</li>)}
+                  {d.indexes.map((i) => (
+                    <li key={i.name}>
+                      <b>{i.name}</b> {i.kind}: {keyText(i.key)}, projection {i.projection.type}
+                    </li>
+                  ))}
                 </ul>
               )}
             </dd>
           </dl>
           {can(who, 'admin') ? <TableAdmin table={table} /> : null}
           <nav class="tabs" aria-label="Table views">
-            <a href={href(['tables', table, 'items'])} class={tab === 'items' ? 'tab active' : 'tab'} aria-current={tab === 'items' ? 'page' : undefined}>Items</a>
-            <a href={href(['tables', table, 'query'])} class={tab === 'query' ? 'tab active' : 'tab'} aria-current={tab === 'query' ? 'page' : undefined}>Query</a>
+            <a href={href(['tables', table, 'items'])} class={tab === 'items' ? 'tab active' : 'tab'} aria-current={tab === 'items' ? 'page' : undefined}>
+              Items
+            </a>
+            <a href={href(['tables', table, 'query'])} class={tab === 'query' ? 'tab active' : 'tab'} aria-current={tab === 'query' ? 'page' : undefined}>
+              Query
+            </a>
           </nav>
           {tab === 'query' ? <QueryBuilder table={d} query={query} /> : <ItemsBrowser table={d} query={query} />}
         </>
@@ -83,9 +113,17 @@ export function TableAdmin({ table }: { table: string }) {
   }
   return (
     <div class="admin-bar" data-testid="admin-controls">
-      <button type="button" class="danger" onClick={() => run('invalidate')}>Invalidate {table}</button>
-      <button type="button" onClick={() => run('warmup')}>Warm up {table}</button>
-      {note ? <span class="note" role="status">{note}</span> : null}
+      <button type="button" class="danger" onClick={() => run('invalidate')}>
+        Invalidate {table}
+      </button>
+      <button type="button" onClick={() => run('warmup')}>
+        Warm up {table}
+      </button>
+      {note ? (
+        <span class="note" role="status">
+          {note}
+        </span>
+      ) : null}
       <ErrorBox error={error} />
     </div>
   )

@@ -31,7 +31,9 @@ export function TablesPage(_: { who: Identity }) {
 
   return (
     <section>
-      <h1>Tables <CacheBadge answer={data?.list} /></h1>
+      <h1>
+        Tables <CacheBadge answer={data?.list} />
+      </h1>
       <ErrorBox error={error} />
       {loading && !data ? <Loading what="Loading tables" /> : null}
       {data && data.list.data.tables.length === 0 ? <Empty>No table is exposed to this key.</Empty> : null}
@@ -40,10 +42,18 @@ export function TablesPage(_: { who: Identity }) {
           <thead>
             <tr>
               <th scope="col">Table</th>
-              <th scope="col" class="num">Hit rate</th>
-              <th scope="col" class="num">Hits</th>
-              <th scope="col" class="num">Misses</th>
-              <th scope="col" class="num">Popularity</th>
+              <th scope="col" class="num">
+                Hit rate
+              </th>
+              <th scope="col" class="num">
+                Hits
+              </th>
+              <th scope="col" class="num">
+                Misses
+              </th>
+              <th scope="col" class="num">
+                Popularity
+              </th>
               <th scope="col">Last access</th>
             </tr>
           </thead>
@@ -54,7 +64,9 @@ export function TablesPage(_: { who: Identity }) {
               const popular = data.stats.popular.find((p) => p.table === name)
               return (
                 <tr key={name}>
-                  <th scope="row"><a href={href(['tables', name])}>{name}</a></th>
+                  <th scope="row">
+                    <a href={href(['tables', name])}>{name}</a>
+                  </th>
                   <td class="num">{rate === null ? '—' : percent(rate)}</td>
                   <td class="num">{c?.hits ?? 0}</td>
                   <td class="num">{c?.misses ?? 0}</td>

@@ -60,11 +60,11 @@ async function auth(app: FastifyInstance, { keys }: { keys: readonly ApiKeyEntry
       const header = request.headers.authorization
       const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
       const key = match ? app.authenticate(match[1]!) : undefined
-      if (!key) request.authFailure = errors.DC_ERR_UNAUTHORIZED()
+      if (!key) request.authFailure = new errors.DC_ERR_UNAUTHORIZED()
       else {
         request.apiKeyId = key.id
         request.principal = key
-        if (!key.scopes.has(scope) && !key.scopes.has('admin')) request.authFailure = errors.DC_ERR_FORBIDDEN(scope)
+        if (!key.scopes.has(scope) && !key.scopes.has('admin')) request.authFailure = new errors.DC_ERR_FORBIDDEN(scope)
       }
     }
     done()

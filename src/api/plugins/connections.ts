@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
-import type { Config } from '../../shared/config.ts'
+import type { ApiConfig } from '../../shared/config.ts'
 import { createDynamoClients, type DynamoClients } from '../../shared/dynamo/client.ts'
 import { createConfiguredGateway } from '../../shared/dynamo/configured-gateway.ts'
 import type { CallObservation, DynamoGateway } from '../../shared/dynamo/gateway.ts'
@@ -11,7 +11,7 @@ import { createRedisKeys, type RedisKeys } from '../../shared/redis/keys.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    config: Config
+    config: ApiConfig
     /** Fail-fast Redis connection for request paths and queue producers. */
     redis: Redis
     dynamo: DynamoClients
@@ -23,7 +23,7 @@ declare module 'fastify' {
 }
 
 export interface ConnectionsOptions {
-  config: Config
+  config: ApiConfig
   /** Sees every DynamoDB call (metrics, tests). */
   observeDynamo?(call: CallObservation): void
 }

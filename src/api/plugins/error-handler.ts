@@ -39,7 +39,7 @@ async function errorHandler(app: FastifyInstance) {
     }
     if (isRedisUnavailable(err)) {
       request.log.warn({ msg: 'request.redis-unavailable', err: err.message })
-      return sendError(reply, 503, 'DC_ERR_REDIS_UNAVAILABLE', errors.DC_ERR_REDIS_UNAVAILABLE().message)
+      return sendError(reply, 503, 'DC_ERR_REDIS_UNAVAILABLE', new errors.DC_ERR_REDIS_UNAVAILABLE().message)
     }
     if (err.validation) {
       const where = err.validationContext ?? 'request'
@@ -51,11 +51,11 @@ async function errorHandler(app: FastifyInstance) {
       return sendError(reply, status, mapped ?? 'DC_ERR_VALIDATION', err.message)
     }
     request.log.error({ msg: 'request.failed', err })
-    return sendError(reply, 500, 'DC_ERR_INTERNAL', errors.DC_ERR_INTERNAL().message)
+    return sendError(reply, 500, 'DC_ERR_INTERNAL', new errors.DC_ERR_INTERNAL().message)
   })
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 404, 'DC_ERR_NOT_FOUND', errors.DC_ERR_NOT_FOUND(`${request.method} ${request.url.split('?')[0]}`).message),
+    sendError(reply, 404, 'DC_ERR_NOT_FOUND', new errors.DC_ERR_NOT_FOUND(`${request.method} ${request.url.split('?')[0]}`).message),
   )
 }
 

@@ -49,8 +49,10 @@ async function limits(app: FastifyInstance) {
   })
 
   // A client without a valid key gets no kept-alive connection to try the next one on.
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback style: an async hook would cost every answer a promise.
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (reply.statusCode === 401) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   app.addHook('onClose', () => quotas.close())

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import { type CacheOutcomeLabel, createMetrics, type Metrics } from '../../shared/metrics.ts'
+import { readStreamsState } from '../../shared/metrics-streams.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -40,7 +41,11 @@ async function metrics(app: FastifyInstance) {
   const m = createMetrics()
   app.decorate('metrics', m)
   // Reads X-Cache rather than hooking the cache, so the read path needs no knowledge of metrics.
-  app.addHook('onResponse', async (request, reply) => observe(app, request, reply))
+  // Callback style: an async hook would cost every answer a promise.
+  app.addHook('onResponse', (request, reply, done) => {
+    observe(app, request, reply)
+    done()
+  })
   // A 429 alone does not say whether the rate limit or a quota refused: the thrown error's code does.
   app.addHook('onError', async (_request, _reply, error) => {
     if (error.statusCode === 429 && typeof error.code === 'string') m.refusals.inc({ code: error.code })
@@ -59,6 +64,10 @@ async function metrics(app: FastifyInstance) {
       if (app.redis.status !== 'ready') throw new Error('Redis not ready')
       return app.redis.hgetall(app.keys.exportOutcomes)
     }, QUEUE_SCRAPE_TIMEOUT_MS)
+    m.addStreamsCollectors(async () => {
+      if (app.redis.status !== 'ready') throw new Error('Redis not ready')
+      return readStreamsState(app.redis, app.keys)
+    }, QUEUE_SCRAPE_TIMEOUT_MS)
     const gateway = app.gateway as { breakerState?: () => string }
     if (typeof gateway.breakerState === 'function') m.addBreakerGauge(() => gateway.breakerState!())
   })
@@ -66,26 +75,31 @@ async function metrics(app: FastifyInstance) {
 
 /** GET /metrics (admin): registered with the routes so it is documented, authenticated and rate limited. */
 export async function metricsRoutes(app: FastifyInstance) {
-  app.get('/metrics', {
-    config: { scope: 'admin' },
-    schema: {
-      tags: ['operations'],
-      summary: 'Prometheus metrics of this API process',
-      description:
-        'Prometheus text format: HTTP durations by route and status, cached reads per table and outcome, DynamoDB ' +
-        'call latency and errors by operation, breaker state, queue depths and recent job durations per queue ' +
-        '(read from Redis at scrape time, absent when Redis does not answer within 500 ms), SSE connections.',
-      response: {
-        200: {
-          description: 'Prometheus text exposition format 0.0.4',
-          content: { 'text/plain': { schema: Type.String() } },
+  app.get(
+    '/metrics',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics of this API process',
+        description:
+          'Prometheus text format: HTTP durations by route and status, cached reads per table and outcome, DynamoDB ' +
+          'call latency and errors by operation, breaker state, queue depths and recent job durations per queue ' +
+          '(read from Redis at scrape time, absent when Redis does not answer within 500 ms), SSE connections, and the ' +
+          'DynamoDB Streams follower per table: records applied, shards held, lag, history lost (fleet-wide, from Redis).',
+        response: {
+          200: {
+            description: 'Prometheus text exposition format 0.0.4',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
         },
       },
     },
-  }, async (_request, reply) => {
-    const body = await app.metrics.render()
-    return reply.type(app.metrics.contentType).send(body)
-  })
+    async (_request, reply) => {
+      const body = await app.metrics.render()
+      return reply.type(app.metrics.contentType).send(body)
+    },
+  )
 }
 
 export default fp(metrics, { name: 'metrics' })

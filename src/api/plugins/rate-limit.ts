@@ -10,13 +10,12 @@ const WINDOW_MS = 60_000
 export const RATE_LIMIT_EXEMPT = new Set(['/health', '/ready'])
 
 /** The client a request counts against: its API key (set by auth), else its address. */
-export const rateLimitKey = (request: FastifyRequest) =>
-  request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`
+export const rateLimitKey = (request: FastifyRequest) => (request.apiKeyId ? `key:${request.apiKeyId}` : `ip:${request.ip}`)
 
 /**
  * RATE_LIMIT_PER_MIN requests per minute per API key, fleet-wide without a Redis round trip per request:
  * each process spends tokens it takes from a Redis counter in leases (src/api/key-budget.ts; the
- * tolerance is in README, Rate limits). Requests without a key (a wrong key, public routes) are counted
+ * tolerance is in docs/security.md, Rate limits). Requests without a key (a wrong key, public routes) are counted
  * strictly in Redis per client address (@fastify/rate-limit), so key guessing is slowed down exactly.
  * Both run in preParsing, after auth (onRequest) has identified the key and before any body is read.
  * While Redis is down requests are not limited rather than delayed or refused.
@@ -34,7 +33,7 @@ async function rateLimitPlugin(app: FastifyInstance) {
     reply.header('ratelimit-reset', result.resetS)
     if (result.allowed) return undefined
     reply.header('retry-after', result.resetS)
-    return errors.DC_ERR_RATE_LIMITED(result.resetS)
+    return new errors.DC_ERR_RATE_LIMITED(result.resetS)
   }
   // App-level, so it runs before the route-level hooks (@fastify/rate-limit's, then auth-enforce's).
   app.addHook('preParsing', (request, reply, payload, done) => {
@@ -45,11 +44,14 @@ async function rateLimitPlugin(app: FastifyInstance) {
       const refused = answer(reply, result)
       return refused ? done(refused) : done(null, payload)
     }
-    result.then((r) => {
-      const refused = answer(reply, r)
-      if (refused) done(refused)
-      else done(null, payload)
-    }, () => done(null, payload))
+    result.then(
+      (r) => {
+        const refused = answer(reply, r)
+        if (refused) done(refused)
+        else done(null, payload)
+      },
+      () => done(null, payload),
+    )
   })
 
   await app.register(rateLimit, {
@@ -63,9 +65,8 @@ async function rateLimitPlugin(app: FastifyInstance) {
     enableDraftSpec: true,
     keyGenerator: rateLimitKey,
     // Keyed requests were counted by the budget above.
-    allowList: (request) =>
-      request.apiKeyId !== undefined || RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '') || app.redis.status !== 'ready',
-    errorResponseBuilder: (_request, context) => errors.DC_ERR_RATE_LIMITED(Math.max(1, Math.ceil(context.ttl / 1000))),
+    allowList: (request) => request.apiKeyId !== undefined || RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '') || app.redis.status !== 'ready',
+    errorResponseBuilder: (_request, context) => new errors.DC_ERR_RATE_LIMITED(Math.max(1, Math.ceil(context.ttl / 1000))),
   })
 }
 

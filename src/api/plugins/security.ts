@@ -13,13 +13,25 @@ export const NO_BODY_LIMIT = 1024
 
 /** Headers a dashboard on another origin needs to read from our answers. */
 const EXPOSED_HEADERS = [
-  'etag', 'age', 'cache-control', 'cache-status', 'x-cache', 'content-disposition', 'retry-after',
-  'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'x-request-id',
+  'etag',
+  'age',
+  'cache-control',
+  'cache-status',
+  'x-cache',
+  'content-disposition',
+  'retry-after',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'x-request-id',
 ]
 const ALLOWED_HEADERS = ['authorization', 'content-type', 'if-none-match', 'cache-control', 'idempotency-key', 'last-event-id']
 
 export function parseOrigins(spec: string): string[] {
-  return spec.split(',').map((o) => o.trim().replace(/\/$/, '')).filter(Boolean)
+  return spec
+    .split(',')
+    .map((o) => o.trim().replace(/\/$/, ''))
+    .filter(Boolean)
 }
 
 const HELMET_OPTIONS: HelmetOptions = {

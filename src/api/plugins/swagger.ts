@@ -1,7 +1,7 @@
-import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import { readFileSync } from 'node:fs'
 import { STATUS_CODES } from 'node:http'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { ErrorResponse } from '../routes/schemas.ts'
@@ -29,6 +29,7 @@ const TAGS = [
   { name: 'cache', description: 'Cache statistics and control' },
   { name: 'exports', description: 'Bulk exports to CSV or JSONL files (scope export)' },
   { name: 'batches', description: 'Batch writes with retries and idempotency (scope write)' },
+  { name: 'writes', description: 'Writes of single items with write-through, and invalidation for other writers (scope write)' },
   { name: 'operations', description: 'Health, readiness and metrics' },
   { name: 'auth', description: 'What the presented API key may do (any valid key)' },
 ]

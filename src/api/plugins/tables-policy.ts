@@ -28,20 +28,20 @@ async function tablesPolicy(app: FastifyInstance) {
   const allowed = createTablePolicy(app.config.TABLES_ALLOW, app.config.TABLES_DENY)
   app.decorate('tableAllowed', allowed)
   app.decorate('assertTableAllowed', (table: string) => {
-    if (!allowed(table)) throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+    if (!allowed(table)) throw new errors.DC_ERR_TABLE_NOT_FOUND(table)
   })
   // No principal (a signed download link) means the deployment policy alone; routes with a scope always have one.
   const visible = (principal: Principal | undefined, table: string) => allowed(table) && (principal?.canSee(table) ?? true)
   app.decorate('tableVisible', visible)
   app.decorate('assertTableVisible', (principal: Principal | undefined, table: string) => {
-    if (!visible(principal, table)) throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+    if (!visible(principal, table)) throw new errors.DC_ERR_TABLE_NOT_FOUND(table)
   })
   app.decorate('assertTableExists', async (table: string, principal?: Principal) => {
     app.assertTableVisible(principal, table)
     try {
       await app.dynamo.raw.send(new DescribeTableCommand({ TableName: table }))
     } catch (err) {
-      if (err instanceof ResourceNotFoundException) throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+      if (err instanceof ResourceNotFoundException) throw new errors.DC_ERR_TABLE_NOT_FOUND(table)
       throw new errors.DC_ERR_DYNAMO_UNAVAILABLE(safeReason(err), { cause: err })
     }
   })

@@ -14,12 +14,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves once a child process prints a line matching `ready`, rejects if it exits first. */
-export function waitForOutput(
-  child: import('node:child_process').ChildProcess,
-  ready: RegExp,
-  what: string,
-  timeoutMs = 15000,
-): Promise<void> {
+export function waitForOutput(child: import('node:child_process').ChildProcess, ready: RegExp, what: string, timeoutMs = 15000): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = ''
     const timer = setTimeout(() => done(new Error(`${what} did not start within ${timeoutMs} ms: ${seen.slice(-500)}`)), timeoutMs)

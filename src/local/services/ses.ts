@@ -12,10 +12,7 @@ export async function startSes(options: { port?: number; host?: string } = {}): 
   const port = options.port ?? (await freePort())
   const host = options.host ?? '127.0.0.1'
   const mod = (await import('aws-ses-v2-local')) as unknown as { default: { default?: unknown } | unknown }
-  const start = ((mod.default as { default?: unknown }).default ?? mod.default) as (c: {
-    port: number
-    host: string
-  }) => Promise<Server>
+  const start = ((mod.default as { default?: unknown }).default ?? mod.default) as (c: { port: number; host: string }) => Promise<Server>
   const server = await start({ port, host })
   return {
     endpoint: `http://${host}:${port}`,

@@ -1,43 +1,13 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb'
 import type { AttributeMap } from '../dynamo/item-json.ts'
-import { checkDynamoNumber } from '../dynamo/key-values.ts'
+import { canonicalNumber, numberBytes, parseNumber } from '../dynamo/numbers.ts'
+import { hasLoneSurrogate } from '../dynamo/strings.ts'
 
 /** DynamoDB's item size limit: 400 KB, attribute names included. */
 export const MAX_ITEM_BYTES = 400 * 1024
 
 /** How deep DynamoDB lets lists and maps nest. */
 export const MAX_NESTING = 32
-
-const NUMBER = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/
-// A lone surrogate cannot be encoded as UTF-8; the SDK would silently write U+FFFD instead.
-const LONE_SURROGATE = /\p{Cs}/u
-
-/** A number as its sign, significant digits ('' for zero) and the power of ten of its first digit. */
-function decimalParts(text: string): { negative: boolean; digits: string; exponent: number } {
-  const m = NUMBER.exec(text)
-  const int = m?.[2] ?? ''
-  const all = int + (m?.[3] ?? '')
-  let first = 0
-  while (first < all.length && all.charCodeAt(first) === 48) first++
-  if (first === all.length) return { negative: false, digits: '', exponent: 0 }
-  let last = all.length
-  while (last > first && all.charCodeAt(last - 1) === 48) last--
-  return { negative: m?.[1] === '-', digits: all.slice(first, last), exponent: int.length - 1 - first + Number(m?.[4] ?? '0') }
-}
-
-/** One text per numeric value ("1", "1.0" and "+10E-1" agree), as DynamoDB compares key numbers. */
-export function canonicalNumber(text: string): string {
-  const { negative, digits, exponent } = decimalParts(text)
-  return digits === '' ? '0' : `${negative ? '-' : ''}${digits}e${exponent}`
-}
-
-/** DynamoDB's stored size of a number: about one byte per two significant digits, plus one (dynalite's formula). */
-function numberBytes(text: string): number {
-  const { negative, digits, exponent } = decimalParts(text)
-  if (digits === '') return 1
-  const d = digits.length
-  return 1 + Math.ceil(d / 2) + (d % 2 || exponent % 2 ? 0 : 1) + (negative ? 1 : 0)
-}
 
 const utf8 = (s: string) => Buffer.byteLength(s, 'utf8')
 
@@ -49,15 +19,13 @@ function problem(path: string, what: string): never {
 }
 
 function checkString(s: string, path: string) {
-  if (LONE_SURROGATE.test(s)) problem(path, 'the string is not valid Unicode (a lone surrogate)')
+  if (hasLoneSurrogate(s)) problem(path, 'the string is not valid Unicode (a lone surrogate)')
 }
 
-function checkNumber(n: string, path: string) {
-  try {
-    checkDynamoNumber(n)
-  } catch (err) {
-    problem(path, (err as Error).message)
-  }
+// The number as DynamoDB takes it (a leading '+' dropped), or the reason it would refuse it.
+function checkNumber(n: string, path: string): string {
+  const parsed = parseNumber(n)
+  return parsed.ok ? parsed.n : problem(path, parsed.reason)
 }
 
 function noDuplicates(values: string[], path: string) {
@@ -73,8 +41,7 @@ function valueBytes(v: AttributeValue, path: string, depth: number): number {
     return utf8(v.S)
   }
   if (v.N !== undefined) {
-    checkNumber(v.N, path)
-    if (v.N.startsWith('+')) v.N = v.N.slice(1)
+    v.N = checkNumber(v.N, path)
     return numberBytes(v.N)
   }
   if (v.B !== undefined) return v.B.byteLength
@@ -94,13 +61,15 @@ function valueBytes(v: AttributeValue, path: string, depth: number): number {
     return v.SS.reduce((sum, s) => sum + utf8(s), 0)
   }
   if (v.NS !== undefined) {
-    for (const [i, n] of v.NS.entries()) checkNumber(n, `${path}[${i}]`)
-    v.NS = v.NS.map((n) => (n.startsWith('+') ? n.slice(1) : n))
+    v.NS = v.NS.map((n, i) => checkNumber(n, `${path}[${i}]`))
     noDuplicates(v.NS.map(canonicalNumber), path)
     return v.NS.reduce((sum, n) => sum + numberBytes(n), 0)
   }
   if (v.BS !== undefined) {
-    noDuplicates(v.BS.map((b) => Buffer.from(b).toString('base64')), path)
+    noDuplicates(
+      v.BS.map((b) => Buffer.from(b).toString('base64')),
+      path,
+    )
     return v.BS.reduce((sum, b) => sum + b.byteLength, 0)
   }
   return problem(path, 'unsupported attribute value')

@@ -1,9 +1,10 @@
 import type { AttributeValue, WriteRequest } from '@aws-sdk/client-dynamodb'
-import { marshall } from '@aws-sdk/util-dynamodb'
+import { DocumentProblem, documentMap } from '../dynamo/document-values.ts'
 import { type AttributeMap, itemToTypedJson, typedJsonToAttributeValues } from '../dynamo/item-json.ts'
 import { KEY_MAX_BYTES, type KeyRole } from '../dynamo/key-values.ts'
+import { canonicalNumber } from '../dynamo/numbers.ts'
 import type { KeyAttribute, KeyAttributeType, TableDescription } from '../dynamo/table-description.ts'
-import { canonicalNumber, inspectItem, MAX_ITEM_BYTES } from './item-rules.ts'
+import { inspectItem, MAX_ITEM_BYTES } from './item-rules.ts'
 
 /** The most operations one batch may hold. */
 export const MAX_OPERATIONS = 10_000
@@ -12,8 +13,8 @@ export const MAX_OPERATIONS = 10_000
 export const MAX_LISTED_PROBLEMS = 10
 
 /**
- * typed: DynamoDB attribute-value JSON, exact for every type and digit. document: plain JSON
- * (strings, numbers, booleans, null, lists, maps), converted as the AWS SDK's marshall() does.
+ * document (the default): plain JSON as `view=document` reads it (strings, numbers taken from their JSON
+ * text exactly, booleans, null, lists, maps). typed: DynamoDB attribute-value JSON, for sets and binary.
  */
 export type BatchFormat = 'typed' | 'document'
 
@@ -73,16 +74,13 @@ function keyValueProblem(attr: KeyAttribute, role: KeyRole, value: AttributeValu
   return undefined
 }
 
+/** A document item (the body parsed losslessly: numbers keep their JSON text) as attribute values. */
 function fromDocument(json: Record<string, unknown>): AttributeMap {
   try {
-    return marshall(json, { convertEmptyValues: false, removeUndefinedValues: false }) as AttributeMap
+    return documentMap(json)
   } catch (err) {
-    const message = (err as Error).message
-    if (/MAX_SAFE_INTEGER/.test(message)) {
-      const n = /Number (\S+)/.exec(message)?.[1] ?? 'a number'
-      throw new Error(`${n} is too large to be read exactly from a JSON number; send the batch with format "typed" and {"N":"..."}`)
-    }
-    throw new Error(`not a document item: ${message}`)
+    if (err instanceof DocumentProblem) throw new Error(`not a document item: ${err.message}`)
+    throw err
   }
 }
 

@@ -153,10 +153,16 @@ export function createBatchStore({ redis, keys, retentionDays, now = Date.now }:
         completedAt: '',
       }
       const [outcome, existing] = await redis.dcBatchCreate(
-        k.hash, k.ops, idem || k.hash, batch.idempotency ? batch.fingerprint : '', id, retentionMs, batch.operations,
+        k.hash,
+        k.ops,
+        idem || k.hash,
+        batch.idempotency ? batch.fingerprint : '',
+        id,
+        retentionMs,
+        batch.operations,
         ...Object.entries(fields).flat(),
       )
-      if (outcome === 'conflict') throw errors.DC_ERR_IDEMPOTENCY_CONFLICT()
+      if (outcome === 'conflict') throw new errors.DC_ERR_IDEMPOTENCY_CONFLICT()
       if (outcome === 'created') return { id, created: true, status: 'queued' }
       const status = (await redis.hget(keys.batch(batch.table, existing), 'status')) as BatchStatus | null
       return { id: existing, created: false, status: status ?? 'completed' }

@@ -1,5 +1,5 @@
 import { ExponentialBackoff, fullJitterGenerator, type IBackoff } from 'cockatiel'
-import { isUnavailable } from '../dynamo/errors.ts'
+import { isUnavailable } from '../error-classes.ts'
 
 /** How the requests DynamoDB leaves unprocessed (or refuses while busy) are retried. */
 export interface RetryPolicy {

@@ -2,25 +2,37 @@ import { gunzipSync } from 'node:zlib'
 import type { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import { createTablePolicy } from '../access.ts'
-import type { Config } from '../config.ts'
+import type { ApiConfig, Config, WorkerConfig } from '../config.ts'
 import { createCursorCodec } from '../cursor.ts'
-import { errors } from '../errors.ts'
 import type { DynamoGateway } from '../dynamo/gateway.ts'
 import { createResourceLoader } from '../dynamo/resource-loader.ts'
 import type { TableDescription } from '../dynamo/table-description.ts'
+import { errors } from '../errors.ts'
 import type { LogSink } from '../logger.ts'
 import type { QueueProducers } from '../queues/index.ts'
 import type { RedisKeys } from '../redis/keys.ts'
-import { rememberCachedTable } from './invalidation.ts'
+import type { InvalidationMode, InvalidationOptions, ItemChange } from './coherence.ts'
+import { applyChanges } from './coherence.ts'
+import { dependenciesOf } from './dependencies.ts'
+import { invalidateTable, rememberCachedTable } from './invalidation.ts'
 import { ALL_TABLES, type InvalidationFeed, invalidationChannel, startInvalidationFeed } from './invalidation-feed.ts'
 import { createNearCache, type NearCache } from './near-cache.ts'
-import { type CacheOutcome, createReadCache, type ReadCache } from './read-cache.ts'
+import { type CacheOutcome, createReadCache, type LoadedValue, type ReadCache } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
 import { type CacheStats, createCacheStats } from './stats.ts'
-import { createCacheStore } from './store.ts'
+import { type Bumped, createCacheStore } from './store.ts'
 
 /** Tables this process remembers having told the cached-tables set about. */
 const KNOWN_TABLES_MAX = 10_000
+
+/**
+ * Seconds a dependency generation outlives its last bump: the longest any entry lives (its ttl and
+ * stale-if-error), and a minute more for clocks and slow writers.
+ */
+function dependencyTtlOf(config: Config): number {
+  const longestTtl = Math.max(config.TABLE_LIST_TTL, config.TABLE_DETAILS_TTL, config.TABLE_ITEMS_TTL, config.QUERY_RESULTS_TTL, config.NEGATIVE_TTL)
+  return longestTtl + config.STALE_IF_ERROR_TTL + 60
+}
 
 /** True for the answer about a table that does not exist (its details' 404, or the error of a read of it). */
 function isMissingTable(resource: CachedResource, answer: { status?: number; error?: unknown } | undefined): boolean {
@@ -30,7 +42,7 @@ function isMissingTable(resource: CachedResource, answer: { status?: number; err
 }
 
 export interface CacheServiceDeps {
-  config: Config
+  config: ApiConfig | WorkerConfig
   redis: Redis
   keys: RedisKeys
   /** DynamoDB calls go through the shared gateway (breaker, budget, metrics). */
@@ -55,6 +67,22 @@ export interface CacheService {
   forget(table: string | null | typeof ALL_TABLES): void
   /** True while the near cache may answer: it is on and its invalidation feed is subscribed. */
   nearCacheLive(): boolean
+  /**
+   * Invalidates exactly what these writes of `table` can change (docs/coherence.md): each item, its
+   * partition, the index partitions of its old and new image, and the table's scan pages. Pipelined:
+   * one round trip per slot; every API process's near cache drops the same.
+   */
+  applyChanges(table: string, changes: ItemChange[], options?: InvalidationOptions): Promise<Bumped | undefined>
+  /** Invalidates every entry of a table (DELETE /cache/:table). */
+  invalidateTable(table: string, options?: InvalidationOptions): Promise<void>
+  /**
+   * Stores a value as the entry of a resource at once (write-through). `after` is what applyChanges
+   * answered for the write that produced the value: the entry is stored under the generations that
+   * write left, so of two racing writers the older image is never served (read-cache.ts: store).
+   */
+  storeValue(resource: CachedResource, value: LoadedValue, after?: Bumped): Promise<void>
+  /** The generations a resource's entry depends on now: read them before a load, store the load under them. */
+  generationsOf(resource: CachedResource): Promise<Bumped>
   close(): Promise<void>
 }
 
@@ -65,7 +93,13 @@ export interface CacheService {
 export function createCacheService(deps: CacheServiceDeps): CacheService {
   const { config, redis, keys, queues, logger } = deps
   const tableAllowed = createTablePolicy(config.TABLES_ALLOW, config.TABLES_DENY)
-  const store = createCacheStore({ redis, keys, chunkBytes: config.CACHE_CHUNK_BYTES, staleIfErrorTtl: config.STALE_IF_ERROR_TTL })
+  const store = createCacheStore({
+    redis,
+    keys,
+    chunkBytes: config.CACHE_CHUNK_BYTES,
+    staleIfErrorTtl: config.STALE_IF_ERROR_TTL,
+    dependencyTtl: dependencyTtlOf(config),
+  })
   const stats = createCacheStats({ redis, keys, ttlSeconds: config.STATS_TTL, enabled: deps.stats !== false })
   const { gateway } = deps
   // Key schemas do not change while a table exists, so a short memo is safe and saves a Redis read per miss.
@@ -74,11 +108,20 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
   // re-adds every table now and then, so a set Redis lost (eviction, a flush) heals by itself.
   const knownCached = new LRUCache<string, true>({ max: KNOWN_TABLES_MAX, ttl: 10 * 60_000 })
   const recentlyQueued = new LRUCache<string, true>({ max: 10_000, ttl: 2000 })
+  // Reads the cache makes for itself (a description for dependency tags) count in no statistics.
+  const unrecorded = new WeakSet<CachedResource>()
+
+  /** The dependency tags of a resource's entry; items and queries need the table's key schema. */
+  async function dependencies(resource: CachedResource): Promise<readonly string[]> {
+    if (resource.table === null || (resource.kind !== 'item' && resource.kind !== 'query')) return dependenciesOf(resource, undefined)
+    const description = await describe(resource.table, true).catch(() => undefined)
+    return dependenciesOf(resource, description)
+  }
 
   const loader = createResourceLoader({
     gateway,
     // Required for API and workers alike: a worker refreshing page 2 must decode the page's cursor.
-    cursors: createCursorCodec(config.CURSOR_SECRET!),
+    cursors: createCursorCodec(config.CURSOR_SECRET),
     tableAllowed,
     describe: (table) => describe(table),
     negativeTtl: config.NEGATIVE_TTL,
@@ -88,7 +131,12 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
   let feed: InvalidationFeed | undefined
   if (deps.near && deps.near.ttlMs > 0) {
     nearCache = createNearCache(deps.near)
-    feed = startInvalidationFeed({ subscriber: deps.near.subscriber, channel: invalidationChannel(keys.prefix), near: nearCache, ...(logger ? { logger } : {}) })
+    feed = startInvalidationFeed({
+      subscriber: deps.near.subscriber,
+      channel: invalidationChannel(keys.prefix),
+      near: nearCache,
+      ...(logger ? { logger } : {}),
+    })
   }
 
   const cache = createReadCache({
@@ -97,6 +145,7 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
     store,
     load: loader,
     redisReady: () => redis.status === 'ready',
+    dependencies,
     ...(logger ? { logger } : {}),
     scheduleRefresh(resource: CachedResource, id: string) {
       const dedupId = `${resource.table ?? '*'}:${id}`
@@ -108,6 +157,7 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
       })
     },
     onOutcome(resource: CachedResource, outcome: CacheOutcome | 'error', answer) {
+      if (unrecorded.has(resource)) return
       // A table that does not exist leaves its negative entry and nothing else: no counters, no hot reads,
       // no place in the cached-tables set, so random names cannot grow Redis or this process.
       if (isMissingTable(resource, answer)) return
@@ -123,12 +173,15 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
     },
   })
 
-  async function describe(table: string): Promise<TableDescription> {
+  /** `quiet`: a read of the cache's own (dependencies), counted in no statistics. */
+  async function describe(table: string, quiet = false): Promise<TableDescription> {
     const memo = descriptions.get(table)
     if (memo) return memo
-    const result = await cache.get({ table, kind: 'details', params: {} })
+    const resource: CachedResource = { table, kind: 'details', params: {} }
+    if (quiet) unrecorded.add(resource)
+    const result = await cache.get(resource)
     const body = result.body ?? gunzipSync(result.gzip!)
-    if (result.status === 404) throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+    if (result.status === 404) throw new errors.DC_ERR_TABLE_NOT_FOUND(table)
     const description = JSON.parse(body.toString()) as TableDescription
     descriptions.set(table, description)
     return description
@@ -144,6 +197,24 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
       else nearCache?.dropTable(table)
     },
     nearCacheLive: () => feed?.live ?? false,
+    async applyChanges(table, changes, options = {}) {
+      if (changes.length === 0) return new Map()
+      const description = await describe(table, true).catch(() => undefined)
+      const whole = (t: string, mode: InvalidationMode) => invalidateTable(redis, keys, t, mode)
+      return applyChanges(
+        { store, invalidateTable: whole, ...(nearCache ? { near: nearCache } : {}) },
+        table,
+        description,
+        changes,
+        options.mode ?? config.INVALIDATION_MODE,
+      )
+    },
+    async invalidateTable(table, options = {}) {
+      await invalidateTable(redis, keys, table, options.mode ?? config.INVALIDATION_MODE)
+      nearCache?.dropTable(table)
+    },
+    storeValue: (resource, value, after) => cache.store(resource, value, after),
+    generationsOf: (resource) => cache.generations(resource),
     async close() {
       await feed?.close()
       await stats.close()

@@ -1,9 +1,10 @@
 /**
  * How a cache entry is laid out in Redis, shared by the store, its Lua script and the purge job.
- * An entry is a hash: `g` generation it was written under, `e` ETag, `m` metadata JSON, `b` the gzip
- * body when it fits in one chunk. Larger bodies live in chunk keys named by `m.version`.
+ * An entry is a hash: `g` its table's generation it was written under (for the purge job), `d` the
+ * composite of every generation it depends on (docs/coherence.md), `e` ETag, `m` metadata JSON, `b`
+ * the gzip body when it fits in one chunk. Larger bodies live in chunk keys named by `m.version`.
  */
-export const ENTRY_FIELDS = { generation: 'g', etag: 'e', meta: 'm', body: 'b' } as const
+export const ENTRY_FIELDS = { generation: 'g', dependencies: 'd', etag: 'e', meta: 'm', body: 'b' } as const
 
 export interface EntryMeta {
   /** ms since epoch when the value was read from DynamoDB */

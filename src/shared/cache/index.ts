@@ -1,6 +1,7 @@
+export type { InvalidationMode, InvalidationOptions, ItemChange, TypedItem } from './coherence.ts'
 export type { EntryMeta } from './entry-layout.ts'
 export { invalidateAll, invalidateTable, rememberCachedTable } from './invalidation.ts'
-export { type CacheOutcome, type CacheResult, createReadCache, etagOf, type Loader, type LoadedValue, type ReadCache } from './read-cache.ts'
+export { type CacheOutcome, type CacheResult, createReadCache, etagOf, type LoadedValue, type Loader, type ReadCache } from './read-cache.ts'
 export { type CachedResource, describeResource, type ResourceKind, resourceId, ttlFor } from './resources.ts'
 export { type CacheStats, createCacheStats, type StatsSnapshot } from './stats.ts'
 export { type CacheStore, createCacheStore } from './store.ts'

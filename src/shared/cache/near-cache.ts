@@ -12,6 +12,8 @@ export interface NearEntry {
   gzip?: Buffer
   /** The inflated body, kept once a client without gzip has asked for it. */
   plain?: Buffer
+  /** The dependency tags of the entry (dependencies.ts): dropTags of any of them forgets it. */
+  deps?: readonly string[]
 }
 
 export interface NearCacheOptions {
@@ -19,6 +21,8 @@ export interface NearCacheOptions {
   ttlMs: number
   /** Memory budget for the bodies kept, gzip and inflated (bytes). */
   maxBytes: number
+  /** How many bumped tags are remembered one by one; beyond, the oldest are forgotten conservatively. */
+  maxTags?: number
   /** The clock `ttlMs` is measured on (ms); tests inject one, as they do for the read cache. */
   now?: () => number
 }
@@ -26,8 +30,9 @@ export interface NearCacheOptions {
 /**
  * The near cache: an API process's copy of the Redis entries it served most recently, so a hot hit
  * costs no Redis round trip. It never decides freshness itself (the caller checks the entry's own
- * metadata); it only forgets: after `ttlMs`, when a table is invalidated (locally or through the
- * invalidation feed), and everything at once when the feed may have missed a message.
+ * metadata); it only forgets: after `ttlMs`, when a table or a dependency tag of its entries is
+ * invalidated (locally or through the invalidation feed), and everything at once when the feed may
+ * have missed a message.
  */
 export interface NearCache {
   get(table: string | null, id: string): NearEntry | undefined
@@ -41,12 +46,16 @@ export interface NearCache {
   addPlain(table: string | null, id: string, held: NearEntry, plain: Buffer): void
   /** Forgets one table's entries (null: the table list). O(1): entries of an older epoch are ignored. */
   dropTable(table: string | null): void
+  /** Forgets the entries of a table that depend on any of these tags. O(tags). */
+  dropTags(table: string | null, tags: readonly string[]): void
   dropAll(): void
 }
 
 export interface NearStamp {
   readonly epoch: number
   readonly allEpoch: number
+  /** The tag sequence: a tag dropped after this makes a value read before it too old to keep. */
+  readonly seq: number
 }
 
 interface Held extends NearEntry {
@@ -54,13 +63,15 @@ interface Held extends NearEntry {
   epoch: number
   /** The global epoch when stored; dropAll makes it invisible. */
   allEpoch: number
+  /** The tag sequence when read: a later dropTags of one of its deps makes it invisible. */
+  seq: number
 }
 
 /** Entries are small next to this, but a budget of bytes must also account for keys and objects. */
 const OVERHEAD_BYTES = 256
 const sizeOf = (entry: NearEntry) => (entry.gzip?.length ?? 0) + (entry.plain?.length ?? 0) + OVERHEAD_BYTES
 
-export function createNearCache({ ttlMs, maxBytes, now }: NearCacheOptions): NearCache {
+export function createNearCache({ ttlMs, maxBytes, now, maxTags = 100_000 }: NearCacheOptions): NearCache {
   const entries = new LRUCache<string, Held>({
     maxSize: maxBytes,
     sizeCalculation: sizeOf,
@@ -72,27 +83,39 @@ export function createNearCache({ ttlMs, maxBytes, now }: NearCacheOptions): Nea
   })
   const epochs = new Map<string | null, number>()
   let allEpoch = 0
+  // Each dropped tag remembers the sequence number of its last drop. A tag forgotten (over maxTags)
+  // raises the floor every unknown tag reads as: entries older than it then count as dropped.
+  let seq = 0
+  let floor = 0
+  const tagSeqs = new LRUCache<string, number>({
+    max: maxTags,
+    dispose: (value, _key, reason) => {
+      if (reason === 'evict') floor = Math.max(floor, value)
+    },
+  })
   const keyOf = (table: string | null, id: string) => `${table ?? ''}\u0000${id}`
+  const droppedSince = (table: string | null, deps: readonly string[] | undefined, since: number) =>
+    deps?.some((tag) => (tagSeqs.get(keyOf(table, tag)) ?? floor) > since) === true
 
   return {
     get(table, id) {
       const key = keyOf(table, id)
       const held = entries.get(key)
       if (!held) return undefined
-      if (held.allEpoch !== allEpoch || held.epoch !== (epochs.get(table) ?? 0)) {
+      if (held.allEpoch !== allEpoch || held.epoch !== (epochs.get(table) ?? 0) || droppedSince(table, held.deps, held.seq)) {
         entries.delete(key)
         return undefined
       }
       return held
     },
     stamp(table) {
-      return { epoch: epochs.get(table) ?? 0, allEpoch }
+      return { epoch: epochs.get(table) ?? 0, allEpoch, seq }
     },
     set(table, id, entry, since) {
-      if (since.allEpoch !== allEpoch || since.epoch !== (epochs.get(table) ?? 0)) return
+      if (since.allEpoch !== allEpoch || since.epoch !== (epochs.get(table) ?? 0) || droppedSince(table, entry.deps, since.seq)) return
       // An entry larger than the whole budget is not kept.
       if (sizeOf(entry) > maxBytes) return
-      entries.set(keyOf(table, id), { ...entry, epoch: since.epoch, allEpoch })
+      entries.set(keyOf(table, id), { ...entry, epoch: since.epoch, allEpoch, seq: since.seq })
     },
     addPlain(table, id, held, plain) {
       const key = keyOf(table, id)
@@ -105,6 +128,10 @@ export function createNearCache({ ttlMs, maxBytes, now }: NearCacheOptions): Nea
     },
     dropTable(table) {
       epochs.set(table, (epochs.get(table) ?? 0) + 1)
+    },
+    dropTags(table, tags) {
+      seq++
+      for (const tag of tags) tagSeqs.set(keyOf(table, tag), seq)
     },
     dropAll() {
       allEpoch++

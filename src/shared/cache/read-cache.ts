@@ -1,53 +1,21 @@
-import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import { gzip as gzipCallback } from 'node:zlib'
 import type { Config } from '../config.ts'
-import { isUnavailable } from '../dynamo/errors.ts'
+import { isUnavailable } from '../error-classes.ts'
 import type { LogSink } from '../logger.ts'
-import type { EntryMeta } from './entry-layout.ts'
 import { inSpan } from '../telemetry/tracing.ts'
+import { type CacheOutcome, type CacheResult, etagOf, fromEntry, fromNear, type LoadedValue, type Loader } from './cache-result.ts'
+import type { EntryMeta } from './entry-layout.ts'
 import { freshnessOf } from './freshness.ts'
 import { inflate } from './inflate.ts'
-import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
+import type { NearCache, NearStamp } from './near-cache.ts'
 import { type CachedResource, resourceId, staleIfErrorFor, ttlFor } from './resources.ts'
 import { createSingleFlight } from './single-flight.ts'
-import type { CacheStore, StoredEntry } from './store.ts'
+import { type Bumped, type CacheStore, type StoredEntry, TABLE_GENERATION } from './store.ts'
+
+export { type CacheOutcome, type CacheResult, etagOf, type LoadedValue, type Loader } from './cache-result.ts'
 
 const gzip = promisify(gzipCallback)
-
-/** What a loader read from DynamoDB: the exact response body (JSON) and its status. */
-export interface LoadedValue {
-  status: number
-  body: Buffer
-  /** Overrides the kind's TTL (negative entries live NEGATIVE_TTL). */
-  ttl?: number
-}
-
-export type Loader = (resource: CachedResource) => Promise<LoadedValue>
-
-/**
- * hit: fresh entry. stale: served at once, refresh queued. miss: loaded now (or collapsed onto another
- * caller's load). revalidated: an expired entry replaced now. stale-if-error: expired entry served
- * because DynamoDB failed. bypass: Redis unavailable, loaded straight from DynamoDB.
- */
-export type CacheOutcome = 'hit' | 'stale' | 'miss' | 'revalidated' | 'stale-if-error' | 'bypass'
-
-export interface CacheResult {
-  outcome: CacheOutcome
-  status: number
-  etag: string
-  /** ms since epoch the value was read from DynamoDB */
-  createdAt: number
-  ttl: number
-  /** Stored gzip bytes; absent on a 304-capable hit (ETag matched) and on bypass. */
-  gzip?: Buffer
-  /** Plain body, when we have it without inflating (a fresh load). */
-  body?: Buffer
-  /** True when this request waited for another caller's DynamoDB read instead of making its own. */
-  collapsed: boolean
-  /** Why a stale entry was served instead of fresh data. */
-  error?: Error
-}
 
 export interface ReadCacheOptions {
   config: Config
@@ -60,6 +28,11 @@ export interface ReadCacheOptions {
    * the table before its first entry exists, or an invalidation between the two would miss it.
    */
   beforeWrite?(resource: CachedResource, status: number): Promise<void>
+  /**
+   * The dependency tags of a resource's entry (dependencies.ts), checked with it in one round trip.
+   * Without it an entry depends on its table's own generation only.
+   */
+  dependencies?(resource: CachedResource): readonly string[] | Promise<readonly string[]>
   /** Whether Redis can be used right now; when false every read bypasses the cache at once. */
   redisReady(): boolean
   /** Called once per answered read, for statistics: with the answer's status, or the error thrown. */
@@ -88,12 +61,20 @@ export interface ReadCache {
   get(resource: CachedResource, options?: GetOptions): Promise<CacheResult>
   /** Background refresh: loads the entry again unless it is fresh already. One DynamoDB read fleet-wide. */
   refresh(resource: CachedResource): Promise<'refreshed' | 'fresh'>
+  /**
+   * Stores a value as a resource's entry at once (write-through). With `after`, the bump of the write
+   * that produced the value: its tags are stored under the values that bump left, not the current ones,
+   * so when two writers race, the older image lands under generations already gone and never answers.
+   */
+  store(resource: CachedResource, value: LoadedValue, after?: Bumped): Promise<void>
+  /** The generations a resource's entry depends on now; a load that follows stores under them (`store`). */
+  generations(resource: CachedResource): Promise<Bumped>
 }
-
-export const etagOf = (body: Buffer) => `W/"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`
 
 export function createReadCache(options: ReadCacheOptions): ReadCache {
   const { config, store, load, scheduleRefresh, redisReady, onOutcome, logger, near } = options
+  const noDeps: readonly string[] = []
+  const dependencies = options.dependencies ?? (() => noDeps)
   const now = options.now ?? Date.now
   const policy = { staleThreshold: config.STALE_THRESHOLD }
   const flights = createSingleFlight({
@@ -106,43 +87,31 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     ...(logger ? { logger } : {}),
   })
 
-  const fromEntry = (entry: StoredEntry, outcome: CacheOutcome, collapsed = false, error?: Error): CacheResult => ({
-    outcome,
-    status: entry.meta.status,
-    etag: entry.meta.etag,
-    createdAt: entry.meta.createdAt,
-    ttl: entry.meta.ttl,
-    ...(entry.gzip ? { gzip: entry.gzip } : {}),
-    collapsed,
-    ...(error ? { error } : {}),
-  })
-
-  const fromNear = (held: NearEntry): CacheResult => ({
-    outcome: 'hit',
-    status: held.status,
-    etag: held.etag,
-    createdAt: held.createdAt,
-    ttl: held.ttl,
-    ...(held.gzip ? { gzip: held.gzip } : {}),
-    ...(held.plain ? { body: held.plain } : {}),
-    collapsed: false,
-  })
-
   /**
    * Keeps what Redis just gave us (or what we just stored) for the next hits in this process. A
    * revalidation brings no body: its entry answers later revalidations, and is never kept in place
    * of a copy with the body.
    */
-  function keepNear(resource: CachedResource, id: string, result: CacheResult, since: NearStamp | undefined) {
-    if (!near || !since || result.outcome === 'stale-if-error' || result.outcome === 'bypass') return
+  function keepNear(resource: CachedResource, id: string, deps: readonly string[], result: CacheResult, since: NearStamp | undefined) {
+    if (!near || !since || result.outcome === 'stale-if-error' || result.outcome === 'bypass' || result.invalidated) return
     const { status, etag, createdAt, ttl, gzip: body } = result
     if (!body && near.cache.get(resource.table, id)?.gzip) return
-    near.cache.set(resource.table, id, { status, etag, createdAt, ttl, ...(body ? { gzip: body } : {}) }, since)
+    near.cache.set(resource.table, id, { status, etag, createdAt, ttl, deps, ...(body ? { gzip: body } : {}) }, since)
   }
 
   /** Reads DynamoDB through the loader and stores the answer under the generation read with the miss. */
   async function loadAndStore(resource: CachedResource, id: string, generation: string, outcome: CacheOutcome, previous?: EntryMeta): Promise<CacheResult> {
-    const value = await load(resource)
+    return storeLoaded(resource, id, generation, outcome, await load(resource), previous)
+  }
+
+  async function storeLoaded(
+    resource: CachedResource,
+    id: string,
+    generation: string,
+    outcome: CacheOutcome,
+    value: LoadedValue,
+    previous?: EntryMeta,
+  ): Promise<CacheResult> {
     const compressed = await gzip(value.body)
     const meta = {
       createdAt: now(),
@@ -161,9 +130,17 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
    * Only the caller that runs the fill keeps its value near, under its own stamp: a caller joining it
    * later may hold a stamp newer than the value (an invalidation came between), so it keeps nothing.
    */
-  async function fill(resource: CachedResource, id: string, generation: string, previous: StoredEntry | undefined, outcome: CacheOutcome, since?: NearStamp) {
+  async function fill(
+    resource: CachedResource,
+    id: string,
+    deps: readonly string[],
+    generation: string,
+    previous: StoredEntry | undefined,
+    outcome: CacheOutcome,
+    since?: NearStamp,
+  ) {
     const keep = (result: CacheResult) => {
-      keepNear(resource, id, result, since)
+      keepNear(resource, id, deps, result, since)
       return result
     }
     const { value, collapsed } = await flights.run(
@@ -173,6 +150,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       previous?.meta.createdAt ?? 0,
       async () => keep(await loadAndStore(resource, id, generation, outcome, previous?.meta)),
       (entry) => keep(fromEntry(entry, outcome, true)),
+      deps,
     )
     return collapsed ? { ...value, collapsed: true } : value
   }
@@ -214,19 +192,27 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       if (held) return held
     }
     let read: Awaited<ReturnType<CacheStore['read']>>
+    const deps = await dependencies(resource)
     try {
-      read = await store.read(resource.table, id, opts.noCache ? '' : opts.ifNoneMatch)
+      read = await store.read(resource.table, id, opts.noCache ? '' : opts.ifNoneMatch, { deps, soft: !opts.noCache })
     } catch (err) {
       logger?.warn({ msg: 'cache.bypass', table: resource.table, err: (err as Error).message })
       return bypass(resource)
     }
     const { entry, generation } = read
-    if (!entry) return fill(resource, id, generation, undefined, 'miss', since)
+    if (!entry) return fill(resource, id, deps, generation, undefined, 'miss', since)
+    if (read.invalidated) {
+      // Invalidated softly: this one answer, with no freshness left, while one refresh is queued; an
+      // entry past its ttl is never served, soft or not.
+      if (freshnessOf(entry.meta, now(), policy) === 'expired') return fill(resource, id, deps, generation, entry, 'miss', since)
+      scheduleRefresh(resource, id)
+      return { ...fromEntry(entry, 'stale'), ttl: 0, invalidated: true }
+    }
 
     const freshness = opts.noCache ? 'expired' : freshnessOf(entry.meta, now(), policy)
     if (freshness === 'fresh') {
       const hit = fromEntry(entry, 'hit')
-      keepNear(resource, id, hit, since)
+      keepNear(resource, id, deps, hit, since)
       return hit
     }
     if (freshness === 'stale') {
@@ -234,11 +220,11 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       return fromEntry(entry, 'stale')
     }
     try {
-      return await fill(resource, id, generation, entry, opts.noCache ? 'miss' : 'revalidated', since)
+      return await fill(resource, id, deps, generation, entry, opts.noCache ? 'miss' : 'revalidated', since)
     } catch (err) {
       if (!isUnavailable(err)) throw err
       // The entry was read without its body when the ETag matched; fetch it now to serve it.
-      const full = entry.gzip ? entry : (await store.read(resource.table, id)).entry
+      const full = entry.gzip ? entry : (await store.read(resource.table, id, '', { deps })).entry
       if (!full) throw err
       return fromEntry(full, 'stale-if-error', false, err as Error)
     }
@@ -261,10 +247,28 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
 
     async refresh(resource) {
       const id = resourceId(resource)
-      const { entry, generation } = await store.read(resource.table, id)
+      const deps = await dependencies(resource)
+      const { entry, generation } = await store.read(resource.table, id, '', { deps })
       if (entry && freshnessOf(entry.meta, now(), policy) === 'fresh') return 'fresh'
-      await fill(resource, id, generation, entry, 'revalidated')
+      await fill(resource, id, deps, generation, entry, 'revalidated')
       return 'refreshed'
+    },
+
+    async generations(resource) {
+      const deps = await dependencies(resource)
+      const values = (await store.generations(resource.table, deps)).split(',')
+      return new Map([[TABLE_GENERATION, values[0]!], ...deps.map((tag, i): [string, string] => [tag, values[i + 1]!])])
+    },
+
+    async store(resource, value, after) {
+      const id = resourceId(resource)
+      const deps = await dependencies(resource)
+      // The previous entry's chunks are removed with the write; its generations do not matter.
+      const [current, { entry }] = await Promise.all([store.generations(resource.table, deps), store.read(resource.table, id, '', { deps })])
+      // The composite is the table's generation, then one value per dependency, in order (store.ts).
+      const values = current.split(',')
+      const generation = after ? [after.get(TABLE_GENERATION) ?? values[0], ...deps.map((tag, i) => after.get(tag) ?? values[i + 1])].join(',') : current
+      await storeLoaded(resource, id, generation, 'miss', value, entry?.meta)
     },
   }
 }

@@ -20,8 +20,17 @@ export interface SingleFlight {
    * Runs `load` at most once per entry at a time: in this process (concurrent callers share the
    * promise) and across processes (the Redis fill lock; a loser waits for the holder's write of an
    * entry newer than `after` and takes it through `adopt`). If the wait runs out it loads itself.
+   * `deps` are the entry's dependency tags, for the store reads that look for the other's write.
    */
-  run<T>(table: string | null, id: string, generation: string, after: number, load: () => Promise<T>, adopt: (entry: StoredEntry) => T): Promise<Filled<T>>
+  run<T>(
+    table: string | null,
+    id: string,
+    generation: string,
+    after: number,
+    load: () => Promise<T>,
+    adopt: (entry: StoredEntry) => T,
+    deps?: readonly string[],
+  ): Promise<Filled<T>>
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -39,11 +48,16 @@ export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = 
    * comes free without one (the holder failed: we take the lock and load ourselves at once, instead of
    * waiting out the whole lock wait), or the wait runs out (we load anyway, without the lock).
    */
-  async function awaitOther(table: string | null, id: string, after: number): Promise<{ entry: StoredEntry } | { token: string | null }> {
+  async function awaitOther(
+    table: string | null,
+    id: string,
+    deps: readonly string[],
+    after: number,
+  ): Promise<{ entry: StoredEntry } | { token: string | null }> {
     const deadline = now() + lockWaitMs
     for (let delay = 10; now() < deadline; delay = Math.min(delay * 2, 100)) {
       await sleep(delay)
-      const { entry } = await store.read(table, id)
+      const { entry } = await store.read(table, id, '', { deps })
       if (entry?.gzip && entry.meta.createdAt > after) return { entry }
       const token = await store.lock(table, id, lockTtlMs)
       if (token) return { token }
@@ -52,17 +66,24 @@ export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = 
     return { token: null }
   }
 
-  async function fly<T>(table: string | null, id: string, after: number, load: () => Promise<T>, adopt: (entry: StoredEntry) => T): Promise<Filled<T>> {
+  async function fly<T>(
+    table: string | null,
+    id: string,
+    deps: readonly string[],
+    after: number,
+    load: () => Promise<T>,
+    adopt: (entry: StoredEntry) => T,
+  ): Promise<Filled<T>> {
     let token = await store.lock(table, id, lockTtlMs)
     if (!token) {
-      const waited = await awaitOther(table, id, after)
+      const waited = await awaitOther(table, id, deps, after)
       if ('entry' in waited) return { value: adopt(waited.entry), collapsed: true }
       token = waited.token
     }
     try {
       if (token) {
         // Another process may have filled the entry between our read and our lock: use its value.
-        const { entry: current } = await store.read(table, id)
+        const { entry: current } = await store.read(table, id, '', { deps })
         if (current?.gzip && current.meta.createdAt > after) return { value: adopt(current), collapsed: true }
       }
       return { value: await load(), collapsed: false }
@@ -72,11 +93,11 @@ export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = 
   }
 
   return {
-    run(table, id, generation, after, load, adopt) {
+    run(table, id, generation, after, load, adopt, deps = []) {
       const key = keyOf(table, id, generation)
       const pending = inFlight.get(key) as Promise<Filled<ReturnType<typeof adopt>>> | undefined
       if (pending) return pending.then(({ value }) => ({ value, collapsed: true }))
-      const work = fly(table, id, after, load, adopt)
+      const work = fly(table, id, deps, after, load, adopt)
       inFlight.set(key, work)
       work.finally(() => inFlight.delete(key)).catch(() => {})
       return work

@@ -3,7 +3,18 @@ import type { Redis } from 'ioredis'
 import type { RedisKeys } from '../redis/keys.ts'
 import { defineScripts } from '../redis/scripts.ts'
 import { inSpan } from '../telemetry/tracing.ts'
+import type { InvalidationMode } from './coherence.ts'
 import { ENTRY_FIELDS, type EntryMeta } from './entry-layout.ts'
+import { invalidationChannel } from './invalidation-feed.ts'
+
+/**
+ * Generation values by dependency tag, TABLE_GENERATION for the table's own: what a bump left (a
+ * write-through of that write stores under them), or what a read saw before it loaded (a consistent read).
+ */
+export type Bumped = ReadonlyMap<string, string>
+
+/** The tag under which a `Bumped` holds the table's own generation. */
+export const TABLE_GENERATION = ''
 
 /** What a read of an entry found. */
 export interface StoredEntry {
@@ -13,23 +24,47 @@ export interface StoredEntry {
 }
 
 export interface ReadResult {
-  /** The table's current generation, to tag a write that follows this read. */
+  /** The composite of the current generations the entry depends on, to tag a write that follows this read. */
   generation: string
   entry?: StoredEntry
+  /** True when the entry was invalidated softly and this read serves it the one last time. */
+  invalidated?: boolean
+}
+
+export interface ReadOptions {
+  /** The entry's dependency tags (dependencies.ts); the table's own generation is always checked first. */
+  deps?: readonly string[]
+  /** May serve, once, an entry invalidated softly (dcCacheRead.lua). */
+  soft?: boolean
 }
 
 /** The Redis side of the cache: entries, generations, chunking. Knows nothing of HTTP or DynamoDB. */
 export interface CacheStore {
   /** One round trip for inline bodies, two for chunked ones. `ifNoneMatch` skips the body on a match. */
-  read(table: string | null, id: string, ifNoneMatch?: string): Promise<ReadResult>
+  read(table: string | null, id: string, ifNoneMatch?: string, options?: ReadOptions): Promise<ReadResult>
   /**
-   * Writes an entry atomically under `generation`, kept `staleIfErrorTtl` seconds past its ttl (the
-   * store's default when absent); removes the chunks of `previous` if it had any.
+   * Writes an entry atomically under `generation` (a composite a read returned), kept `staleIfErrorTtl`
+   * seconds past its ttl (the store's default when absent); removes the chunks of `previous` if it had any.
    */
-  write(table: string | null, id: string, generation: string, meta: Omit<EntryMeta, 'chunks' | 'version' | 'gzipSize'>, gzip: Buffer, previous?: EntryMeta, staleIfErrorTtl?: number): Promise<EntryMeta>
+  write(
+    table: string | null,
+    id: string,
+    generation: string,
+    meta: Omit<EntryMeta, 'chunks' | 'version' | 'gzipSize'>,
+    gzip: Buffer,
+    previous?: EntryMeta,
+    staleIfErrorTtl?: number,
+  ): Promise<EntryMeta>
   /** Takes the fill lock for an entry; returns a token to release it with, or null if another holds it. */
   lock(table: string | null, id: string, ttlMs: number): Promise<string | null>
   unlock(table: string | null, id: string, token: string): Promise<void>
+  /** The composite of the current generations of the table and these dependencies, as `read` answers it. */
+  generations(table: string | null, deps: readonly string[]): Promise<string>
+  /**
+   * Bumps dependency generations of one table (invalidates the entries that depend on them) and
+   * publishes `announce` on the invalidation channel, atomically in one round trip.
+   */
+  bump(table: string | null, deps: readonly string[], mode: InvalidationMode, announce?: string): Promise<Bumped>
 }
 
 export interface CacheStoreOptions {
@@ -38,10 +73,16 @@ export interface CacheStoreOptions {
   chunkBytes: number
   /** Seconds past its ttl an entry is kept for stale-if-error. */
   staleIfErrorTtl: number
+  /**
+   * Seconds a dependency generation is kept after its last bump: at least the longest an entry lives
+   * (ttl + stale-if-error), so no entry written before a bump outlives the bump's record.
+   */
+  dependencyTtl: number
 }
 
-export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: CacheStoreOptions): CacheStore {
+export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl, dependencyTtl }: CacheStoreOptions): CacheStore {
   defineScripts(redis)
+  const generationKeys = (table: string | null, deps: readonly string[]) => [keys.generation(table), ...deps.map((d) => keys.dependency(table, d))]
 
   async function readChunks(table: string | null, id: string, meta: EntryMeta): Promise<Buffer | undefined> {
     const chunkKeys = Array.from({ length: meta.chunks }, (_, i) => keys.chunk(table, id, meta.version, i))
@@ -52,17 +93,20 @@ export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: C
   }
 
   return {
-    async read(table, id, ifNoneMatch = '') {
+    async read(table, id, ifNoneMatch = '', options = {}) {
+      const keyList = [keys.entry(table, id), ...generationKeys(table, options.deps ?? [])]
       const reply = await inSpan('redis.script dcCacheRead', { 'db.system': 'redis', 'dynacache.table': table ?? '*' }, () =>
-        redis.dcCacheReadBuffer(keys.generation(table), keys.entry(table, id), ifNoneMatch),
+        redis.dcCacheReadBuffer(keyList.length, ...keyList, ifNoneMatch, options.soft ? '1' : ''),
       )
       const generation = reply[0]!.toString()
-      if (reply.length < 2 || !reply[1]) return { generation }
-      const meta = JSON.parse(reply[1].toString()) as EntryMeta
-      if (reply.length === 2) return { generation, entry: { meta } }
-      if (meta.chunks === 0) return { generation, entry: { meta, gzip: reply[2]! } }
+      const how = reply[1]?.toString()
+      if (!how) return { generation }
+      const meta = JSON.parse(reply[2]!.toString()) as EntryMeta
+      const invalidated = how === 's' ? { invalidated: true } : {}
+      if (reply.length === 3) return { generation, entry: { meta }, ...invalidated }
+      if (meta.chunks === 0) return { generation, entry: { meta, gzip: reply[3]! }, ...invalidated }
       const gzip = await readChunks(table, id, meta)
-      return gzip ? { generation, entry: { meta, gzip } } : { generation }
+      return gzip ? { generation, entry: { meta, gzip }, ...invalidated } : { generation }
     },
 
     async write(table, id, generation, partial, gzip, previous, keepPastTtl = staleIfErrorTtl) {
@@ -76,7 +120,9 @@ export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: C
         tx.set(keys.chunk(table, id, meta.version, i), gzip.subarray(i * chunkBytes, (i + 1) * chunkBytes), 'PX', keepMs)
       }
       tx.hset(entryKey, {
-        [ENTRY_FIELDS.generation]: generation,
+        // The table's own generation first: the purge job compares it alone.
+        [ENTRY_FIELDS.generation]: generation.split(',', 1)[0]!,
+        [ENTRY_FIELDS.dependencies]: generation,
         [ENTRY_FIELDS.etag]: meta.etag,
         [ENTRY_FIELDS.meta]: JSON.stringify(meta),
       })
@@ -96,6 +142,18 @@ export function createCacheStore({ redis, keys, chunkBytes, staleIfErrorTtl }: C
 
     async unlock(table, id, token) {
       await redis.dcUnlock(keys.lock(table, id), token)
+    },
+
+    async generations(table, deps) {
+      const values = await redis.mget(...generationKeys(table, deps))
+      return values.map((v) => v ?? '0').join(',')
+    },
+
+    async bump(table, deps, mode, announce = '') {
+      if (deps.length === 0) return new Map()
+      const depKeys = deps.map((d) => keys.dependency(table, d))
+      const values = await redis.dcCacheBump(depKeys.length, ...depKeys, mode, dependencyTtl * 1000, invalidationChannel(keys.prefix), announce)
+      return new Map(deps.map((d, i) => [d, values[i]!]))
     },
   }
 }

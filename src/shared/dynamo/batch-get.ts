@@ -80,17 +80,21 @@ export async function batchGetItems(
   const results: Array<AttributeMap | undefined> = new Array(keys.length)
 
   async function readGroup(group: AttributeMap[]) {
-    const outcome = await retryUnprocessed(group, async (pending) => {
-      const out = await gateway.send<BatchGetItemCommandOutput>(
-        table,
-        new BatchGetItemCommand({ RequestItems: { [table]: { ...projection, Keys: pending } } }),
-      )
-      for (const item of out.Responses?.[table] ?? []) {
-        for (const i of positionsOf(item)) results[i] = item
-      }
-      return (out.UnprocessedKeys?.[table]?.Keys ?? []) as AttributeMap[]
-    }, policy)
-    if (outcome.remaining.length > 0) throw outcome.lastError ?? errors.DC_ERR_DYNAMO_THROTTLED(table)
+    const outcome = await retryUnprocessed(
+      group,
+      async (pending) => {
+        const out = await gateway.send<BatchGetItemCommandOutput>(
+          table,
+          new BatchGetItemCommand({ RequestItems: { [table]: { ...projection, Keys: pending } } }),
+        )
+        for (const item of out.Responses?.[table] ?? []) {
+          for (const i of positionsOf(item)) results[i] = item
+        }
+        return (out.UnprocessedKeys?.[table]?.Keys ?? []) as AttributeMap[]
+      },
+      policy,
+    )
+    if (outcome.remaining.length > 0) throw outcome.lastError ?? new errors.DC_ERR_DYNAMO_THROTTLED(table)
   }
 
   const groups: AttributeMap[][] = []

@@ -11,7 +11,7 @@ export interface KeyParams {
   sk?: string
 }
 
-const invalidKey = (message: string) => errors.DC_ERR_INVALID_KEY(message)
+const invalidKey = (message: string) => new errors.DC_ERR_INVALID_KEY(message)
 
 // One key attribute's value from typed ({"N": "1"}) or document ("x", 1, "<base64>") JSON, in path form.
 function pathForm(attr: KeyAttribute, value: unknown, at: string): string {
@@ -64,7 +64,7 @@ export function batchKeyParams(description: TableDescription, keys: readonly Rec
   for (let i = 0; i < parsed.length; i++) {
     for (let j = 0; j < i; j++) {
       if (names.every((n) => compareKeyValues(parsed[i]!.value[n]!, parsed[j]!.value[n]!) === 0)) {
-        throw errors.DC_ERR_VALIDATION(`keys[${j}] and keys[${i}] name the same item: each key may appear once`)
+        throw new errors.DC_ERR_VALIDATION(`keys[${j}] and keys[${i}] name the same item: each key may appear once`)
       }
     }
   }

@@ -69,14 +69,19 @@ export function createCapacityBudget({
         // Without Redis the budget cannot be shared; calls go on rather than all failing.
         return undefined
       }
-      if (!allowed) throw errors.DC_ERR_BUDGET_EXHAUSTED(table)
+      if (!allowed) throw new errors.DC_ERR_BUDGET_EXHAUSTED(table)
       return { key, reserved: reserve }
     },
     settle(admission, units) {
       if (!admission) return
       const delta = units - admission.reserved
       if (delta === 0) return
-      redis.multi().incrbyfloat(admission.key, delta).expire(admission.key, 5).exec().catch(() => {})
+      redis
+        .multi()
+        .incrbyfloat(admission.key, delta)
+        .expire(admission.key, 5)
+        .exec()
+        .catch(() => {})
     },
   }
 }

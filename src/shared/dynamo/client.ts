@@ -11,9 +11,7 @@ export interface DynamoClients {
 }
 
 /** DynamoDB clients for the configured endpoint; the SDK default endpoint when none is set. */
-export function createDynamoClients(
-  config: Pick<Config, 'DYNAMODB_ENDPOINT' | 'AWS_REGION' | 'DYNAMO_TIMEOUT_MS'>,
-): DynamoClients {
+export function createDynamoClients(config: Pick<Config, 'DYNAMODB_ENDPOINT' | 'AWS_REGION' | 'DYNAMO_TIMEOUT_MS'>): DynamoClients {
   const raw = new DynamoDBClient({
     region: config.AWS_REGION,
     ...(config.DYNAMODB_ENDPOINT ? { endpoint: config.DYNAMODB_ENDPOINT } : {}),

@@ -2,9 +2,9 @@ import type { Redis } from 'ioredis'
 import type { Config } from '../config.ts'
 import type { LogSink } from '../logger.ts'
 import type { RedisKeys } from '../redis/keys.ts'
+import { createCapacityBudget } from './capacity-budget.ts'
 import type { DynamoClients } from './client.ts'
 import { type CallObservation, type CallPriority, createDynamoGateway, type DynamoGateway, resilienceFrom } from './gateway.ts'
-import { createCapacityBudget } from './capacity-budget.ts'
 
 /** The gateway as both process roles build it from config: the API as 'user', workers as 'background'. */
 export function createConfiguredGateway(deps: {

@@ -16,8 +16,8 @@ import {
 import { errors } from '../errors.ts'
 import type { LogSink } from '../logger.ts'
 import { inSpan } from '../telemetry/tracing.ts'
-import { mapDynamoError } from './errors.ts'
-import { type Admission, estimateReadUnits, type CapacityBudget } from './capacity-budget.ts'
+import { type Admission, type CapacityBudget, estimateReadUnits } from './capacity-budget.ts'
+import { isThrottling, mapDynamoError } from './errors.ts'
 
 /** User requests may use the whole read budget; background work only what users leave. */
 export type CallPriority = 'user' | 'background'
@@ -41,7 +41,7 @@ export interface ResilienceOptions {
   timeoutMs: number
   breakerFailures: number
   breakerRecoveryMs: number
-  /** Attempts per call for throttling and 5xx (1 = no retry). */
+  /** Attempts per call for throttling and 5xx (1 = no retry); single-item writes retry only failures that surely wrote nothing. */
   attempts: number
 }
 
@@ -60,6 +60,8 @@ export interface GatewayOptions {
 }
 
 const READ_OPERATIONS = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem'])
+/** Writes charged to the write budget: batches by their items, single-item writes (the API's) a unit each at least. */
+const WRITE_OPERATIONS = new Set(['BatchWriteItem', 'PutItem', 'UpdateItem', 'DeleteItem'])
 
 type ConsumedCapacity = { CapacityUnits?: number }
 /** What a call reported as consumed: one entry for reads, one per table for BatchWriteItem. */
@@ -75,12 +77,22 @@ function writeRequests(input: object, table: string, output?: object): { sent: n
   const left = (output as { UnprocessedItems?: Record<string, unknown[]> } | undefined)?.UnprocessedItems?.[table]?.length ?? 0
   return { sent, left }
 }
-const TRANSIENT = /^(ThrottlingException|ProvisionedThroughputExceededException|RequestLimitExceeded|InternalServerError|ServiceUnavailable|TimeoutError|RequestTimeout|TaskCancelledError)$/
+const TRANSIENT = /^(InternalServerError|ServiceUnavailable|TimeoutError|RequestTimeout|TaskCancelledError)$/
 const isTransient = (err: Error) =>
-  TRANSIENT.test(err.name) || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 500 ||
-  /ECONNRESET|ECONNREFUSED|socket hang up|EPIPE/.test(err.message) || err.name === 'Error'
+  isThrottling(err) ||
+  TRANSIENT.test(err.name) ||
+  (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 500 ||
+  /ECONNRESET|ECONNREFUSED|socket hang up|EPIPE/.test(err.message) ||
+  err.name === 'Error'
+/** Failures after which a write surely did not happen: DynamoDB refused it before applying (throttling), or it never reached DynamoDB. */
+const isUnapplied = (err: Error) => isThrottling(err) || /ECONNREFUSED/.test(err.message)
+/**
+ * After a timeout, a reset or a 5xx a single-item write may have been applied: sent again, an ADD would
+ * count twice, and a put's or delete's ReturnValues would describe our own first attempt (wrong images).
+ */
+const SINGLE_WRITES = new Set(['PutItem', 'UpdateItem', 'DeleteItem'])
 /** Failures that say the endpoint is unhealthy (not merely busy): these trip the breaker. */
-const isOutage = (err: Error) => isTransient(err) && !/Throttl|ProvisionedThroughput|RequestLimit/.test(err.name)
+const isOutage = (err: Error) => isTransient(err) && !isThrottling(err)
 
 const STATE_NAMES: Record<CircuitState, BreakerState> = {
   [CircuitState.Closed]: 'closed',
@@ -99,13 +111,15 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
   breaker.onBreak(() => logger?.warn({ msg: 'dynamo.breaker.open', recoveryMs: resilience.breakerRecoveryMs }))
   breaker.onHalfOpen(() => logger?.info({ msg: 'dynamo.breaker.half-open' }))
   breaker.onReset(() => logger?.info({ msg: 'dynamo.breaker.closed' }))
-  const retries = retry(handleWhen(isTransient), {
-    maxAttempts: Math.max(0, resilience.attempts - 1),
-    // Users wait for this call, so their backoff starts small; jittered either way.
-    backoff: new ExponentialBackoff({ initialDelay: priority === 'user' ? 25 : 100, maxDelay: priority === 'user' ? 400 : 5000 }),
-  })
+  const retryWhen = (failed: (err: Error) => boolean) =>
+    retry(handleWhen(failed), {
+      maxAttempts: Math.max(0, resilience.attempts - 1),
+      // Users wait for this call, so their backoff starts small; jittered either way.
+      backoff: new ExponentialBackoff({ initialDelay: priority === 'user' ? 25 : 100, maxDelay: priority === 'user' ? 400 : 5000 }),
+    })
   const perAttempt = timeout(resilience.timeoutMs, TimeoutStrategy.Aggressive)
-  const policy = wrap(breaker, retries, perAttempt)
+  const policy = wrap(breaker, retryWhen(isTransient), perAttempt)
+  const singleWritePolicy = wrap(breaker, retryWhen(isUnapplied), perAttempt)
   // cockatiel links every execution's signal to a parent; its default parent is one signal shared by
   // the whole process, which warns of a leak at 11 concurrent calls. Ours allows any number.
   const parent = new AbortController().signal
@@ -123,7 +137,7 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
   async function call<Output>(table: string | null, operation: string, command: { input: object; constructor: { name: string } }): Promise<Output> {
     // Reads spend the read budget; BatchWriteItem the write budget, a unit per item at least, all
     // reserved at admission so parallel calls see each other at once.
-    const isWrite = operation === 'BatchWriteItem'
+    const isWrite = WRITE_OPERATIONS.has(operation)
     const spent = table === null ? undefined : READ_OPERATIONS.has(operation) ? budget : isWrite ? writeBudget : undefined
     let admission: Admission | undefined
     if (spent?.enabled) {
@@ -132,13 +146,17 @@ export function createDynamoGateway(options: GatewayOptions): DynamoGateway {
     }
     const started = performance.now()
     try {
-      const output = await policy.execute(({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>, parent)
+      const output = await (SINGLE_WRITES.has(operation) ? singleWritePolicy : policy).execute(
+        ({ signal }) => client.send(command as never, { abortSignal: signal }) as Promise<Output>,
+        parent,
+      )
       const ms = performance.now() - started
       if (ms > slowCallMs) logger?.warn({ msg: 'dynamo.slow', operation, table, ms: Math.round(ms) })
       observe?.({ operation, table, ms })
       if (spent?.enabled) {
         const estimate = () => {
           if (!isWrite) return estimateReadUnits(output as never)
+          if (operation !== 'BatchWriteItem') return 1
           const { sent, left } = writeRequests(command.input, table!, output as object)
           return sent - left
         }

@@ -26,7 +26,7 @@ export interface BuiltProjection {
   ExpressionAttributeNames: Record<string, string>
 }
 
-const invalid = (message: string) => errors.DC_ERR_VALIDATION(message)
+const invalid = (message: string) => new errors.DC_ERR_VALIDATION(message)
 
 function parsePath(raw: string, at: string): FieldPath {
   const text = raw.trim()
@@ -46,8 +46,7 @@ function parsePath(raw: string, at: string): FieldPath {
   return { text, steps }
 }
 
-const sameStep = (a: PathStep, b: PathStep) =>
-  'name' in a ? 'name' in b && a.name === b.name : 'index' in b && a.index === b.index
+const sameStep = (a: PathStep, b: PathStep) => ('name' in a ? 'name' in b && a.name === b.name : 'index' in b && a.index === b.index)
 
 // True when one path is the other or lies inside it: DynamoDB rejects such a pair ("paths overlap").
 function overlaps(a: FieldPath, b: FieldPath): boolean {
@@ -87,7 +86,7 @@ export function projectionFor(description: TableDescription, paths: readonly Fie
   const keys = [description.key]
   if (index) {
     const indexKey = keyOf(description, index)
-    if (!indexKey) throw errors.DC_ERR_INDEX_NOT_FOUND(index, description.name)
+    if (!indexKey) throw new errors.DC_ERR_INDEX_NOT_FOUND(index, description.name)
     keys.push(indexKey)
   }
   const keyNames = [...new Set(keys.flatMap((k) => [k.partition.name, ...(k.sort ? [k.sort.name] : [])]))]
@@ -108,8 +107,7 @@ export function projectionFor(description: TableDescription, paths: readonly Fie
     }
     return id
   }
-  const render = (steps: readonly PathStep[]) =>
-    steps.map((s, i) => ('name' in s ? `${i === 0 ? '' : '.'}${placeholder(s.name)}` : `[${s.index}]`)).join('')
+  const render = (steps: readonly PathStep[]) => steps.map((s, i) => ('name' in s ? `${i === 0 ? '' : '.'}${placeholder(s.name)}` : `[${s.index}]`)).join('')
   const given = new Set(paths.filter((p) => p.steps.length === 1).map((p) => (p.steps[0] as { name: string }).name))
   const all = [...paths.map((p) => p.steps), ...keyNames.filter((k) => !given.has(k)).map((name) => [{ name }])]
   return { ProjectionExpression: all.map(render).join(', '), ExpressionAttributeNames: names }

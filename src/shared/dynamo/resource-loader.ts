@@ -11,8 +11,8 @@ import {
   ScanCommand,
   type ScanCommandOutput,
 } from '@aws-sdk/client-dynamodb'
-import type { CachedResource } from '../cache/resources.ts'
 import type { LoadedValue } from '../cache/read-cache.ts'
+import type { CachedResource } from '../cache/resources.ts'
 import type { CursorCodec } from '../cursor.ts'
 import { errors } from '../errors.ts'
 import { batchGetItems } from './batch-get.ts'
@@ -44,6 +44,17 @@ export const HIDDEN_PARAM = 'hidden'
 
 const json = (value: unknown, status = 200): LoadedValue => ({ status, body: Buffer.from(JSON.stringify(value)) })
 
+/** An item entry's value as the loader renders it (`kind: 'item'`), for write-through of the same bytes. */
+export function itemValue(item: Record<string, AttributeValue>, view: string | undefined): LoadedValue {
+  return { status: 200, body: Buffer.from(view === 'typed' ? itemToTypedJson(item) : itemToDocumentJson(item)) }
+}
+
+/** The negative entry of a key with no item, as the loader renders it (it lives `negativeTtl`). */
+export function itemNotFoundValue(table: string, negativeTtl: number): LoadedValue {
+  const err = new errors.DC_ERR_ITEM_NOT_FOUND(table)
+  return { ...json({ statusCode: 404, code: err.code, error: 'Not Found', message: err.message }, 404), ttl: negativeTtl }
+}
+
 /** What binds a cursor to its request: table, kind, index, the query and select, but not limit, view or fields. */
 export function cursorBinding(resource: CachedResource): string {
   const p = resource.params
@@ -71,7 +82,10 @@ function pageBody(items: Record<string, AttributeValue>[], view: string | undefi
  * API on a miss and by workers for refreshes, so both produce byte-identical entries.
  */
 export function createResourceLoader({ gateway, cursors, tableAllowed, describe, negativeTtl }: ResourceLoaderOptions) {
-  const notFound = (err: Error) => ({ ...json({ statusCode: 404, code: (err as { code?: string }).code, error: 'Not Found', message: err.message }, 404), ttl: negativeTtl })
+  const notFound = (err: Error) => ({
+    ...json({ statusCode: 404, code: (err as { code?: string }).code, error: 'Not Found', message: err.message }, 404),
+    ttl: negativeTtl,
+  })
 
   async function listTables(): Promise<LoadedValue> {
     const tables: string[] = []
@@ -108,7 +122,9 @@ export function createResourceLoader({ gateway, cursors, tableAllowed, describe,
    */
   async function countPages(
     resource: CachedResource & { table: string },
-    send: (start: Record<string, AttributeValue> | undefined) => Promise<{ Count?: number; ScannedCount?: number; LastEvaluatedKey?: Record<string, AttributeValue> }>,
+    send: (
+      start: Record<string, AttributeValue> | undefined,
+    ) => Promise<{ Count?: number; ScannedCount?: number; LastEvaluatedKey?: Record<string, AttributeValue> }>,
   ): Promise<LoadedValue> {
     let count = 0
     let scannedCount = 0
@@ -123,27 +139,37 @@ export function createResourceLoader({ gateway, cursors, tableAllowed, describe,
     return { status: 200, body: Buffer.from(`{"count":${count},"scannedCount":${scannedCount},"cursor":${JSON.stringify(nextCursor(resource, start))}}`) }
   }
 
-  async function scanPage(resource: CachedResource & { table: string }): Promise<LoadedValue> {
+  async function scanPage(resource: CachedResource & { table: string }, consistent = false): Promise<LoadedValue> {
     const { params, table } = resource
     const description = await describe(table)
     if (params.index && !description.indexes.some((i) => i.name === params.index)) {
-      throw errors.DC_ERR_INDEX_NOT_FOUND(params.index, table)
+      throw new errors.DC_ERR_INDEX_NOT_FOUND(params.index, table)
     }
     if (params.select === 'count') {
-      return countPages(resource, (start) => gateway.send<ScanCommandOutput>(table, new ScanCommand({
+      return countPages(resource, (start) =>
+        gateway.send<ScanCommandOutput>(
+          table,
+          new ScanCommand({
+            TableName: table,
+            ...(params.index ? { IndexName: params.index } : {}),
+            Select: 'COUNT',
+            ExclusiveStartKey: start,
+            ...(consistent ? { ConsistentRead: true } : {}),
+          }),
+        ),
+      )
+    }
+    const out = await gateway.send<ScanCommandOutput>(
+      table,
+      new ScanCommand({
         TableName: table,
         ...(params.index ? { IndexName: params.index } : {}),
-        Select: 'COUNT',
-        ExclusiveStartKey: start,
-      })))
-    }
-    const out = await gateway.send<ScanCommandOutput>(table, new ScanCommand({
-      TableName: table,
-      ...(params.index ? { IndexName: params.index } : {}),
-      ...projectionOf(description, params),
-      Limit: Number(params.limit),
-      ExclusiveStartKey: startKey(resource),
-    }))
+        ...projectionOf(description, params),
+        Limit: Number(params.limit),
+        ExclusiveStartKey: startKey(resource),
+        ...(consistent ? { ConsistentRead: true } : {}),
+      }),
+    )
     return { status: 200, body: pageBody(out.Items ?? [], params.view, nextCursor(resource, out.LastEvaluatedKey)) }
   }
 
@@ -157,12 +183,11 @@ export function createResourceLoader({ gateway, cursors, tableAllowed, describe,
     const found = batched
       ? await batched
       : (await gateway.send<GetItemCommandOutput>(table, new GetItemCommand({ TableName: table, Key: key, ...projection }))).Item
-    if (!found) return notFound(errors.DC_ERR_ITEM_NOT_FOUND(table))
-    const body = params.view === 'typed' ? itemToTypedJson(found) : itemToDocumentJson(found)
-    return { status: 200, body: Buffer.from(body) }
+    if (!found) return itemNotFoundValue(table, negativeTtl)
+    return itemValue(found, params.view)
   }
 
-  async function queryPage(resource: CachedResource & { table: string }): Promise<LoadedValue> {
+  async function queryPage(resource: CachedResource & { table: string }, consistent = false): Promise<LoadedValue> {
     const { params, table } = resource
     const description = await describe(table)
     const query = buildQuery(description, {
@@ -175,49 +200,62 @@ export function createResourceLoader({ gateway, cursors, tableAllowed, describe,
       order: params.order === 'desc' ? 'desc' : 'asc',
     })
     if (params.select === 'count') {
-      return countPages(resource, (start) => gateway.send<QueryCommandOutput>(table, new QueryCommand({
-        TableName: table,
-        ...query,
-        Select: 'COUNT',
-        ExclusiveStartKey: start,
-      })))
+      return countPages(resource, (start) =>
+        gateway.send<QueryCommandOutput>(
+          table,
+          new QueryCommand({
+            TableName: table,
+            ...query,
+            Select: 'COUNT',
+            ExclusiveStartKey: start,
+            ...(consistent ? { ConsistentRead: true } : {}),
+          }),
+        ),
+      )
     }
     const projection = projectionOf(description, params)
-    const out = await gateway.send<QueryCommandOutput>(table, new QueryCommand({
-      TableName: table,
-      ...query,
-      ...(projection
-        ? {
-            ProjectionExpression: projection.ProjectionExpression,
-            ExpressionAttributeNames: { ...query.ExpressionAttributeNames, ...projection.ExpressionAttributeNames },
-          }
-        : {}),
-      Limit: Number(params.limit),
-      ExclusiveStartKey: startKey(resource),
-    }))
+    const out = await gateway.send<QueryCommandOutput>(
+      table,
+      new QueryCommand({
+        TableName: table,
+        ...query,
+        ...(projection
+          ? {
+              ProjectionExpression: projection.ProjectionExpression,
+              ExpressionAttributeNames: { ...query.ExpressionAttributeNames, ...projection.ExpressionAttributeNames },
+            }
+          : {}),
+        Limit: Number(params.limit),
+        ExclusiveStartKey: startKey(resource),
+        ...(consistent ? { ConsistentRead: true } : {}),
+      }),
+    )
     return { status: 200, body: pageBody(out.Items ?? [], params.view, nextCursor(resource, out.LastEvaluatedKey)) }
   }
 
-  /** The loader for the read cache: one function for every kind. */
-  return async function load(resource: CachedResource): Promise<LoadedValue> {
+  /**
+   * The loader for the read cache: one function for every kind. `consistent` (scan and query pages):
+   * ConsistentRead, for `consistent=true` reads, which the API stores as the entry (never via the cache).
+   */
+  return async function load(resource: CachedResource, options: { consistent?: boolean } = {}): Promise<LoadedValue> {
     if (resource.kind === 'tables') return listTables()
     const table = resource.table
     if (table === null) throw new Error(`${resource.kind} needs a table`)
     if (!tableAllowed(table) || (resource.kind === 'details' && resource.params[HIDDEN_PARAM] !== undefined)) {
       // A denied table's details are the same cached 404 a missing table's are, headers and all.
-      if (resource.kind === 'details') return notFound(errors.DC_ERR_TABLE_NOT_FOUND(table))
-      throw errors.DC_ERR_TABLE_NOT_FOUND(table)
+      if (resource.kind === 'details') return notFound(new errors.DC_ERR_TABLE_NOT_FOUND(table))
+      throw new errors.DC_ERR_TABLE_NOT_FOUND(table)
     }
     const withTable = { ...resource, table }
     switch (resource.kind) {
       case 'details':
         return details(table)
       case 'items':
-        return scanPage(withTable)
+        return scanPage(withTable, options.consistent)
       case 'item':
         return item(withTable)
       case 'query':
-        return queryPage(withTable)
+        return queryPage(withTable, options.consistent)
     }
   }
 }

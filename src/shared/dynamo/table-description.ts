@@ -37,10 +37,7 @@ export interface TableDescription {
   arn?: string
 }
 
-function keyDefinition(
-  schema: Array<{ AttributeName?: string; KeyType?: string }> | undefined,
-  types: Map<string, KeyAttributeType>,
-): KeyDefinition {
+function keyDefinition(schema: Array<{ AttributeName?: string; KeyType?: string }> | undefined, types: Map<string, KeyAttributeType>): KeyDefinition {
   const attr = (role: 'HASH' | 'RANGE') => {
     const name = schema?.find((k) => k.KeyType === role)?.AttributeName
     return name === undefined ? undefined : { name, type: types.get(name) ?? 'S' }
@@ -51,9 +48,7 @@ function keyDefinition(
 
 /** Normalizes DescribeTable's answer into the shape the API serves and the readers use. */
 export function toTableDescription(raw: SdkTableDescription): TableDescription {
-  const types = new Map<string, KeyAttributeType>(
-    (raw.AttributeDefinitions ?? []).map((d) => [d.AttributeName!, d.AttributeType as KeyAttributeType]),
-  )
+  const types = new Map<string, KeyAttributeType>((raw.AttributeDefinitions ?? []).map((d) => [d.AttributeName!, d.AttributeType as KeyAttributeType]))
   const indexes: IndexDescription[] = [
     ...(raw.GlobalSecondaryIndexes ?? []).map((i) => ({
       name: i.IndexName!,

@@ -1,8 +1,7 @@
 import type { ExportRecord } from '../exports/model.ts'
 import type { EmailMessage } from './sender.ts'
 
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
 
 /** 1536 -> "1.5 KB": sizes for people, in powers of 1024. */
 export function humanBytes(bytes: number): string {
@@ -53,10 +52,8 @@ export function failedEmail(record: ExportRecord): Omit<EmailMessage, 'to'> {
   return {
     subject: `Your export of ${record.table} failed`,
     text: [`Your export of ${what} failed.`, '', `Reason: ${reason}`, '', `Export id: ${record.id}.`].join('\n'),
-    html: [
-      `<p>Your export of ${escapeHtml(what)} failed.</p>`,
-      `<p>Reason: ${escapeHtml(reason)}</p>`,
-      `<p>Export id: ${escapeHtml(record.id)}</p>`,
-    ].join('\n'),
+    html: [`<p>Your export of ${escapeHtml(what)} failed.</p>`, `<p>Reason: ${escapeHtml(reason)}</p>`, `<p>Export id: ${escapeHtml(record.id)}</p>`].join(
+      '\n',
+    ),
   }
 }

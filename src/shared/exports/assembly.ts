@@ -47,7 +47,12 @@ export async function assembleExport({ storage, record, checkpoints, keys, onPro
   let head: Readable = source
   if (record.format === 'csv') {
     // Chosen fields are the header as given; otherwise the keys, then every name seen.
-    const columns = fieldsOf(record) ?? csvColumns(checkpoints.flatMap((cp) => cp.names ?? []), keys)
+    const columns =
+      fieldsOf(record) ??
+      csvColumns(
+        checkpoints.flatMap((cp) => cp.names ?? []),
+        keys,
+      )
     head = Readable.from(cellRows(createInterface({ input: source, crlfDelay: Number.POSITIVE_INFINITY }), columns))
     stages.push(csvWriter(columns))
   }

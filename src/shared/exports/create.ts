@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { buildQuery, buildScanFilter, type FilterInput } from '../dynamo/query-builder.ts'
+import type { FilterInput } from '../dynamo/filter.ts'
+import { buildQuery, buildScanFilter } from '../dynamo/query-builder.ts'
 import type { TableDescription } from '../dynamo/table-description.ts'
 import { errors } from '../errors.ts'
-import type { Quotas } from '../quotas/index.ts'
 import { assertFilterSize } from '../quotas/filter-size.ts'
+import type { Quotas } from '../quotas/index.ts'
 import { exportProjection, parseExportFields } from './fields.ts'
 import type { ExportFlows } from './flow.ts'
 import type { ExportFormat, ExportQuery, ExportRecord, ExportRequest } from './model.ts'
@@ -29,10 +30,12 @@ export interface ExportDefinition {
 export function validateExport(table: TableDescription, def: ExportDefinition, filterMaxBytes: number): ExportRequest {
   assertFilterSize(def.filter, filterMaxBytes)
   if (def.index !== undefined && !table.indexes.some((i) => i.name === def.index)) {
-    throw errors.DC_ERR_INDEX_NOT_FOUND(def.index, def.table)
+    throw new errors.DC_ERR_INDEX_NOT_FOUND(def.index, def.table)
   }
   if (def.filter !== undefined && typeof def.filter !== 'string' && (typeof def.filter !== 'object' || def.filter === null)) {
-    throw errors.DC_ERR_INVALID_FILTER('filter must be the filter of GET /tables/:table/query (an array of conditions, or an and/or/not group), or that filter as JSON text')
+    throw new errors.DC_ERR_INVALID_FILTER(
+      'filter must be the filter of GET /tables/:table/query (an array of conditions, or an and/or/not group), or that filter as JSON text',
+    )
   }
   // The same grammar as reads (arrays of conditions, and/or/not groups, in, size, attribute_type): a group
   // object is judged as its JSON text, exactly as a read's `filter=` would be.

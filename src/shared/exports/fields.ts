@@ -20,7 +20,7 @@ type Step = string | number
  * paths in order; throws DC_ERR_VALIDATION for a malformed or repeated path or more than MAX_EXPORT_FIELDS.
  */
 export function parseExportFields(input: unknown): string[] {
-  const invalid = (message: string) => errors.DC_ERR_VALIDATION(`fields: ${message}`)
+  const invalid = (message: string) => new errors.DC_ERR_VALIDATION(`fields: ${message}`)
   let list: unknown[]
   if (typeof input === 'string') list = input.split(',').map((s) => s.trim())
   else if (Array.isArray(input)) list = input

@@ -37,7 +37,7 @@ export function createExportFlows(connection: Redis, prefix: string): ExportFlow
   }
   return {
     async start(exportId, segments) {
-      if (connection.status !== 'ready') throw errors.DC_ERR_QUEUE_UNAVAILABLE()
+      if (connection.status !== 'ready') throw new errors.DC_ERR_QUEUE_UNAVAILABLE()
       const parent: QueuePayload<'export-assemble'> = { exportId }
       try {
         await (await started()).add(

@@ -137,7 +137,18 @@ export function recordToHash(record: ExportRecord): Record<string, string> {
   return hash
 }
 
-const NUMBER_FIELDS = ['progress', 'processedItems', 'scannedItems', 'expectedItems', 'segments', 'createdAt', 'startedAt', 'completedAt', 'bytes', 'scheduledAt'] as const
+const NUMBER_FIELDS = [
+  'progress',
+  'processedItems',
+  'scannedItems',
+  'expectedItems',
+  'segments',
+  'createdAt',
+  'startedAt',
+  'completedAt',
+  'bytes',
+  'scheduledAt',
+] as const
 
 /** A record back from its Redis hash; undefined for an empty hash (no such export). */
 export function recordFromHash(hash: Record<string, string>): ExportRecord | undefined {

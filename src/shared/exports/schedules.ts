@@ -27,18 +27,18 @@ export function checkCron(cron: string, timezone: string, now = Date.now()): num
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone })
   } catch {
-    throw errors.DC_ERR_VALIDATION(`timezone '${timezone}' is not an IANA time zone (e.g. Europe/Paris, UTC)`)
+    throw new errors.DC_ERR_VALIDATION(`timezone '${timezone}' is not an IANA time zone (e.g. Europe/Paris, UTC)`)
   }
   const fields = cron.trim().split(/\s+/).length
   // cron-parser reads 4 fields too (with odd defaults): only the two usual forms are taken.
-  if (fields !== 5 && fields !== 6) throw errors.DC_ERR_VALIDATION(`cron '${cron}' must have 5 fields (minute hour day month weekday) or 6 (seconds first)`)
+  if (fields !== 5 && fields !== 6) throw new errors.DC_ERR_VALIDATION(`cron '${cron}' must have 5 fields (minute hour day month weekday) or 6 (seconds first)`)
   let next: number | undefined
   try {
     next = getNextMillis(now, { pattern: cron, tz: timezone })
   } catch (err) {
-    throw errors.DC_ERR_VALIDATION(`cron '${cron}' does not parse: ${(err as Error).message}`)
+    throw new errors.DC_ERR_VALIDATION(`cron '${cron}' does not parse: ${(err as Error).message}`)
   }
-  if (next === undefined || !Number.isFinite(next)) throw errors.DC_ERR_VALIDATION(`cron '${cron}' never runs`)
+  if (next === undefined || !Number.isFinite(next)) throw new errors.DC_ERR_VALIDATION(`cron '${cron}' never runs`)
   return next
 }
 

@@ -23,7 +23,12 @@ export interface ExportStore {
   get(id: string): Promise<ExportRecord | undefined>
   exists(id: string): Promise<boolean>
   /** History newest first; `before` is the `next` of the previous page; `where` keeps only matching records (a tenant's). */
-  list(opts: { limit: number; status?: ExportStatus; before?: string; where?: (record: ExportRecord) => boolean }): Promise<{ records: ExportRecord[]; next?: string }>
+  list(opts: {
+    limit: number
+    status?: ExportStatus
+    before?: string
+    where?: (record: ExportRecord) => boolean
+  }): Promise<{ records: ExportRecord[]; next?: string }>
   /**
    * Makes `owner` the segment's only writer (a run that still thinks it owns it gets 'fenced' on its
    * next commit) and starts a queued export. Returns the export's status and the segment's checkpoint.
@@ -33,7 +38,14 @@ export interface ExportStore {
    * Saves a segment's checkpoint after a page, adds its rows to the export's counters and raises the
    * progress. 'ok', or why the segment must stop: 'fenced', 'missing' or the export's status.
    */
-  commitPage(id: string, segment: number, owner: string, checkpoint: Checkpoint, fraction: number, segments: number): Promise<'ok' | 'fenced' | 'missing' | ExportStatus>
+  commitPage(
+    id: string,
+    segment: number,
+    owner: string,
+    checkpoint: Checkpoint,
+    fraction: number,
+    segments: number,
+  ): Promise<'ok' | 'fenced' | 'missing' | ExportStatus>
   /** True while `owner` is still the segment's writer (checked before a page is written to storage). */
   ownsSegment(id: string, segment: number, owner: string): Promise<boolean>
   /** Raises a processing export's progress (never lowers it); returns the export's status. */
@@ -162,8 +174,17 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
 
     async commitPage(id, segment, owner, checkpoint, fraction, segments) {
       const result = await redis.dcExportCommit(
-        rec(id), segs(id), evs(id), segment, owner, JSON.stringify(checkpoint),
-        checkpoint.rows, checkpoint.scanned, fraction, segments, maxEvents,
+        rec(id),
+        segs(id),
+        evs(id),
+        segment,
+        owner,
+        JSON.stringify(checkpoint),
+        checkpoint.rows,
+        checkpoint.scanned,
+        fraction,
+        segments,
+        maxEvents,
       )
       return result === '' ? 'missing' : (result as 'ok' | 'fenced' | ExportStatus)
     },
@@ -186,7 +207,14 @@ export function createExportStore({ redis, keys, maxEvents = 1000 }: ExportStore
 
     async finish(id, status, details = {}) {
       const [before, changed] = await redis.dcExportFinish(
-        rec(id), evs(id), status, Date.now(), details.error ?? '', details.file ?? '', details.bytes ?? 0, maxEvents,
+        rec(id),
+        evs(id),
+        status,
+        Date.now(),
+        details.error ?? '',
+        details.file ?? '',
+        details.bytes ?? 0,
+        maxEvents,
       )
       // Counted apart from the script (metrics only): exactly once per export, by the call that finished it.
       if (changed === 1) await redis.hincrby(keys.exportOutcomes, status, 1).catch(() => {})

@@ -20,7 +20,9 @@ export function createDownloadTokens(secret: string, ttlSeconds: number): Downlo
   // working; any other tenant adds a field, and no id or tenant holds \u0000, so the two never coincide.
   const mac = (exportId: string, tenant: string, expiry: string) =>
     createHmac('sha256', secret)
-      .update(tenant === DEFAULT_TENANT ? `dynacache-download\u0000${exportId}\u0000${expiry}` : `dynacache-download\u0000${exportId}\u0000${tenant}\u0000${expiry}`)
+      .update(
+        tenant === DEFAULT_TENANT ? `dynacache-download\u0000${exportId}\u0000${expiry}` : `dynacache-download\u0000${exportId}\u0000${tenant}\u0000${expiry}`,
+      )
       .digest()
 
   return {

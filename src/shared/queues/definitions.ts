@@ -36,6 +36,12 @@ export interface QueuePayloads {
   'export-schedule': { scheduleId: string }
   /** Sends one email through SES. Queued with a job id per export and outcome, so it is sent once. */
   email: { template: 'export-completed' | 'export-failed'; exportId: string }
+  /**
+   * The DynamoDB Streams follower (src/workers/streams): with `table`, one pass over that table's stream
+   * (STREAMS_PASS_MS of reading the shards it can lease), run by a job scheduler per followed table;
+   * without, a look for streams enabled or disabled since, which adds or removes those schedulers.
+   */
+  'streams-follow': { table?: string }
 }
 
 export type QueueName = keyof QueuePayloads
@@ -96,6 +102,12 @@ export const QUEUE_OPTIONS: { [Q in QueueName]: DefaultJobOptions } = {
     backoff: { type: 'exponential', delay: 2000 },
     removeOnComplete: { age: 7 * DAY_S, count: 1000 },
     removeOnFail: { age: 7 * DAY_S, count: 1000 },
+  },
+  // One job every few seconds per table: keep a short history; a failed pass is simply the next one's work.
+  'streams-follow': {
+    attempts: 1,
+    removeOnComplete: { count: 100 },
+    removeOnFail: { count: 100 },
   },
   // Completed jobs are kept a week: their ids are what stops a retried export from mailing twice.
   email: {

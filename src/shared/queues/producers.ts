@@ -10,6 +10,8 @@ export interface QueueProducers {
   enqueue<Q extends QueueName>(name: Q, data: QueuePayload<Q>, opts?: JobsOptions): Promise<string>
   /** The BullMQ Queue for a name (Bull Board, metrics, tests); created on first use. */
   queue(name: QueueName): Queue
+  /** The Queue once started, replaced once if its start failed (as enqueue does); for warm-up. */
+  started(name: QueueName): Promise<Queue>
   readonly names: readonly QueueName[]
   close(): Promise<void>
 }
@@ -45,8 +47,9 @@ export function createQueueProducers(connection: Redis, prefix: string): QueuePr
   return {
     names: QUEUE_NAMES,
     queue,
+    started,
     async enqueue(name, data, opts) {
-      if (connection.status !== 'ready') throw errors.DC_ERR_QUEUE_UNAVAILABLE()
+      if (connection.status !== 'ready') throw new errors.DC_ERR_QUEUE_UNAVAILABLE()
       try {
         const job = await (await started(name)).add(name, data as never, opts)
         return job.id!

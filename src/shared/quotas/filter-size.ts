@@ -12,7 +12,7 @@ export function filterBytes(filter: unknown): number {
 /** Throws DC_ERR_FILTER_TOO_LARGE (400) for a filter over `maxBytes` (FILTER_MAX_BYTES). */
 export function assertFilterSize(filter: unknown, maxBytes: number): void {
   const bytes = filterBytes(filter)
-  if (bytes > maxBytes) throw errors.DC_ERR_FILTER_TOO_LARGE(bytes, maxBytes)
+  if (bytes > maxBytes) throw new errors.DC_ERR_FILTER_TOO_LARGE(bytes, maxBytes)
 }
 
 /** A long filter cut to its first characters and its size, so a page of exports stays small. */

@@ -64,7 +64,10 @@ export function createQuotas({ redis, keys, config, now = Date.now, streamLeaseM
   /** Statuses of the named records (null when gone), read from the stores themselves. */
   async function statuses(recordKeys: Array<string | undefined>): Promise<Array<string | null>> {
     const present = recordKeys.filter((k): k is string => k !== undefined)
-    const replies = await pipelineByTag(redis, present.map((key) => ({ key, add: (p) => p.hget(key, 'status') })))
+    const replies = await pipelineByTag(
+      redis,
+      present.map((key) => ({ key, add: (p) => p.hget(key, 'status') })),
+    )
     let i = 0
     return recordKeys.map((k) => (k === undefined ? null : ((replies[i++]?.[1] as string | null) ?? null)))
   }
@@ -80,7 +83,13 @@ export function createQuotas({ redis, keys, config, now = Date.now, streamLeaseM
   }
 
   /** Acquire, and at a limit free the slots of ended objects and try once more. */
-  async function acquireCounted(pool: SlotPool, owner: string, member: string, limits: { max: number; weight?: number; maxWeight?: number }, reconcileWith: () => Promise<boolean>): Promise<Refusal | undefined> {
+  async function acquireCounted(
+    pool: SlotPool,
+    owner: string,
+    member: string,
+    limits: { max: number; weight?: number; maxWeight?: number },
+    reconcileWith: () => Promise<boolean>,
+  ): Promise<Refusal | undefined> {
     const opts = { leaseMs: PENDING_LEASE_MS, ...limits }
     const refusal = await pool.acquire(owner, member, opts)
     if (!refusal || !(await reconcileWith())) return refusal
@@ -115,7 +124,7 @@ export function createQuotas({ redis, keys, config, now = Date.now, streamLeaseM
       const refusal = await acquireCounted(exportSlots, tenant, pending, { max: config.TENANT_EXPORTS_MAX }, () =>
         reconcile(exportSlots, tenant, exportKey, LIVE_EXPORT),
       )
-      if (refusal) throw errors.DC_ERR_EXPORT_QUOTA(config.TENANT_EXPORTS_MAX)
+      if (refusal) throw new errors.DC_ERR_EXPORT_QUOTA(config.TENANT_EXPORTS_MAX)
       return admit(exportSlots, tenant, pending, create, () => id)
     },
 
@@ -127,10 +136,12 @@ export function createQuotas({ redis, keys, config, now = Date.now, streamLeaseM
         reconcile(batchSlots, tenant, batchKey, LIVE_BATCH),
       )
       if (refusal?.limit === 'count') {
-        throw errors.DC_ERR_BATCH_QUOTA(`This tenant already has ${config.TENANT_BATCHES_MAX} unfinished batches, the most it may have at once; retry when one finishes`)
+        throw new errors.DC_ERR_BATCH_QUOTA(
+          `This tenant already has ${config.TENANT_BATCHES_MAX} unfinished batches, the most it may have at once; retry when one finishes`,
+        )
       }
       if (refusal) {
-        throw errors.DC_ERR_BATCH_QUOTA(
+        throw new errors.DC_ERR_BATCH_QUOTA(
           `This batch (${bytes} bytes stored) would take this tenant's unfinished batches past ${config.TENANT_BATCHES_MB} MB (${refusal.total} bytes held); retry when one finishes`,
         )
       }
@@ -142,10 +153,13 @@ export function createQuotas({ redis, keys, config, now = Date.now, streamLeaseM
       const owner = caller?.id ?? 'anonymous'
       const member = randomUUID()
       const refusal = await streamSlots.acquire(owner, member, { leaseMs: streamLeaseMs, max: config.KEY_STREAMS_MAX })
-      if (refusal) throw errors.DC_ERR_STREAM_QUOTA(config.KEY_STREAMS_MAX)
-      const timer = setInterval(() => {
-        streamSlots.renew(owner, member, streamLeaseMs).catch(() => {})
-      }, Math.max(10, Math.floor(streamLeaseMs / 3)))
+      if (refusal) throw new errors.DC_ERR_STREAM_QUOTA(config.KEY_STREAMS_MAX)
+      const timer = setInterval(
+        () => {
+          streamSlots.renew(owner, member, streamLeaseMs).catch(() => {})
+        },
+        Math.max(10, Math.floor(streamLeaseMs / 3)),
+      )
       timer.unref()
       let released = false
       const slot: StreamSlot = {

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis'
-import type { Config } from '../config.ts'
+import type { ApiConfig, WorkerConfig } from '../config.ts'
 import type { LogSink } from '../logger.ts'
 import { openCluster } from './cluster.ts'
 
@@ -55,12 +55,12 @@ export function createRedis({ url, role, name, cluster = false, logger }: RedisF
 
 /** A connection to the deployment's Redis: REDIS_URL, as a cluster client when REDIS_CLUSTER is set. */
 export function createConfiguredRedis(
-  config: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER'>,
+  config: Pick<ApiConfig | WorkerConfig, 'REDIS_URL' | 'REDIS_CLUSTER'>,
   role: RedisRole,
   name: string,
   logger?: LogSink,
 ): Redis {
-  return createRedis({ url: config.REDIS_URL!, cluster: config.REDIS_CLUSTER, role, name, ...(logger ? { logger } : {}) })
+  return createRedis({ url: config.REDIS_URL, cluster: config.REDIS_CLUSTER, role, name, ...(logger ? { logger } : {}) })
 }
 
 /** Closes a connection, falling back to disconnect when QUIT cannot be sent (Redis is down). */

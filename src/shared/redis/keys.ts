@@ -12,6 +12,11 @@ export interface RedisKeys {
   tablePattern(table: string | null): string
   /** A table's cache generation; bumping it invalidates every entry of the table at once. */
   generation(table: string | null): string
+  /**
+   * One of a table's dependency generations (docs/coherence.md): `data` (scan pages), `def` (details),
+   * `i:<key>` an item, `p:<value>` a partition, `x:<index>` or `x:<index>:<value>` a GSI or one of its partitions.
+   */
+  dependency(table: string | null, dep: string): string
   /** A cache entry: hash of metadata and (small) body. */
   entry(table: string | null, id: string): string
   /** One chunk of a large entry body, under the version that wrote it. */
@@ -26,6 +31,17 @@ export interface RedisKeys {
   writeBudget(table: string, epochSecond: number): string
   /** Sorted set of a table's most requested cached reads (members are resource JSON), for prefetch. */
   hotReads(table: string): string
+  /**
+   * The Streams follower's keys of a table (src/workers/streams): `shards` (hash, shard id -> checkpoint
+   * or done; `@arn` the stream followed), `lease:<shard>` (the holder's token) and `audit:<shard>` (list
+   * of applied sequence numbers, with STREAMS_AUDIT), `stats` (hash of fleet-wide counters: `applied`,
+   * `lost`) and `live` (hash per shard, Redis time in ms: `e:<shard>` lease expiry, `c:<shard>` the last
+   * applied record's creation time, `t:<shard>` when a read since then found the shard's tip), which the
+   * API's /metrics reads at scrape time.
+   */
+  streamFollow(table: string, part: 'shards' | 'stats' | 'live' | `lease:${string}` | `audit:${string}`): string
+  /** Set of the tables the Streams follower follows, as its last discovery found them. */
+  readonly streamsFollowed: string
   /** A batch write's hash (status, counters) or one of its parts: operations, confirmed bitmap, per-operation errors. */
   batch(table: string, id: string, part?: 'ops' | 'done' | 'errors'): string
   /** An Idempotency-Key's record (request fingerprint and batch id); `digest` hashes the caller's key. */
@@ -62,6 +78,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     queuePrefix: `{${prefix}}:q`,
     tablePattern: (table) => `${tag(table)}:*`,
     generation: (table) => `${tag(table)}:gen`,
+    dependency: (table, dep) => `${tag(table)}:g:${dep}`,
     entry: (table, id) => `${tag(table)}:e:${id}`,
     chunk: (table, id, version, index) => `${tag(table)}:c:${id}:${version}:${index}`,
     lock: (table, id) => `${tag(table)}:l:${id}`,
@@ -69,6 +86,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     budget: (table, epochSecond) => `${tag(table)}:budget:${epochSecond}`,
     writeBudget: (table, epochSecond) => `${tag(table)}:wbudget:${epochSecond}`,
     hotReads: (table) => `${tag(table)}:hot`,
+    streamFollow: (table, part) => `${tag(table)}:sf:${part}`,
+    streamsFollowed: `${tag(null)}:sf:tables`,
     batch: (table, id, part) => `${tag(table)}:b:${id}${part ? `:${part}` : ''}`,
     idempotency: (table, digest) => `${tag(table)}:idem:${digest}`,
     exportRecord: (id, part) => `${prefix}:{*exports}:x:${id}${part ? `:${part}` : ''}`,

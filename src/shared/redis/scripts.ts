@@ -7,7 +7,9 @@ import type { Redis, Result } from 'ioredis'
  */
 export const SCRIPTS = {
   // cache/store.ts
-  dcCacheRead: { numberOfKeys: 2 },
+  // null: the caller passes the number of keys first
+  dcCacheRead: { numberOfKeys: null },
+  dcCacheBump: { numberOfKeys: null },
   dcUnlock: { numberOfKeys: 1 },
   // exports/store.ts
   dcExportClaim: { numberOfKeys: 3 },
@@ -26,13 +28,18 @@ export const SCRIPTS = {
   dcBatchRecord: { numberOfKeys: 4 },
   dcBatchSettle: { numberOfKeys: 5 },
   dcBatchDiscardIdempotency: { numberOfKeys: 1 },
-} as const satisfies Record<string, { numberOfKeys: number }>
+  // workers/streams/lease.ts
+  dcStreamLease: { numberOfKeys: 2 },
+  dcStreamRelease: { numberOfKeys: 2 },
+  dcStreamCommit: { numberOfKeys: 5 },
+} as const satisfies Record<string, { numberOfKeys: number | null }>
 
 export type ScriptName = keyof typeof SCRIPTS
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    dcCacheReadBuffer(genKey: string, entryKey: string, etag: string): Result<Array<Buffer | null>, Context>
+    dcCacheReadBuffer(numberOfKeys: number, ...keysThenArgs: string[]): Result<Array<Buffer | null>, Context>
+    dcCacheBump(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>
     dcUnlock(lockKey: string, token: string): Result<number, Context>
 
     dcExportClaimMail(record: string, field: string, claim: string): Result<number | string, Context>
@@ -80,14 +87,7 @@ declare module 'ioredis' {
       weight: number,
       maxWeight: number,
     ): Result<[number, string | number, number, number?], Context>
-    dcQuotaRenew(
-      members: string,
-      weights: string,
-      member: string,
-      expiry: number,
-      rename: string,
-      now: number,
-    ): Result<number, Context>
+    dcQuotaRenew(members: string, weights: string, member: string, expiry: number, rename: string, now: number): Result<number, Context>
     dcQuotaRelease(members: string, weights: string, ...release: string[]): Result<number, Context>
 
     dcBudgetAdmit(key: string, limit: number, reserve: number): Result<number, Context>
@@ -102,13 +102,7 @@ declare module 'ioredis' {
       blob: Buffer,
       ...fields: string[]
     ): Result<[string, string], Context>
-    dcBatchRecord(
-      hash: string,
-      ops: string,
-      done: string,
-      errs: string,
-      ...args: Array<string | number>
-    ): Result<[number, number, number] | null, Context>
+    dcBatchRecord(hash: string, ops: string, done: string, errs: string, ...args: Array<string | number>): Result<[number, number, number] | null, Context>
     dcBatchSettle(
       hash: string,
       ops: string,
@@ -121,6 +115,24 @@ declare module 'ioredis' {
       ttlMs: number,
     ): Result<string | null, Context>
     dcBatchDiscardIdempotency(idem: string, id: string): Result<number, Context>
+
+    dcStreamLease(lease: string, live: string, token: string, leaseMs: number, shardId: string, atTip: string): Result<number, Context>
+    dcStreamRelease(lease: string, live: string, token: string, shardId: string): Result<number, Context>
+    dcStreamCommit(
+      lease: string,
+      shards: string,
+      audit: string,
+      stats: string,
+      live: string,
+      token: string,
+      leaseMs: number,
+      shardId: string,
+      state: string,
+      auditMax: number,
+      appliedCount: number,
+      lastCreatedMs: string,
+      ...applied: string[]
+    ): Result<number, Context>
   }
 }
 
@@ -136,9 +148,7 @@ export function readScript(name: ScriptName): string {
 }
 
 // Read once at import, so a missing file fails the process at boot, not on its first command.
-const LUA = Object.fromEntries(
-  Object.keys(SCRIPTS).map((name) => [name, readScript(name as ScriptName)]),
-) as Record<ScriptName, string>
+const LUA = Object.fromEntries(Object.keys(SCRIPTS).map((name) => [name, readScript(name as ScriptName)])) as Record<ScriptName, string>
 
 const defined = new WeakSet<object>()
 
@@ -146,7 +156,8 @@ const defined = new WeakSet<object>()
 export function defineScripts(redis: Redis): void {
   if (defined.has(redis)) return
   for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
-    redis.defineCommand(name, { numberOfKeys: SCRIPTS[name].numberOfKeys, lua: LUA[name] })
+    const numberOfKeys = SCRIPTS[name].numberOfKeys
+    redis.defineCommand(name, { ...(numberOfKeys === null ? {} : { numberOfKeys }), lua: LUA[name] })
   }
   defined.add(redis)
 }

@@ -80,8 +80,8 @@ export interface paths {
               /** @description operations DynamoDB refused as invalid */
               failed: number;
               /**
-               * @description typed (default): DynamoDB attribute-value JSON such as {"id":{"S":"a"},"n":{"N":"1.50"}}, exact for every type (B as base64, sets, numbers of 38 digits). document: plain JSON converted as the AWS SDK marshall() does (string S, number N, boolean BOOL, null NULL, array L, object M); it cannot express binary or sets, and JSON numbers are read as doubles, so integers beyond 2^53 are refused and long decimals may be rounded: use typed when every digit matters.
-               * @default typed
+               * @description document (default): plain JSON as `view=document` reads it, so what a dashboard read it can write back: string S, number N (taken from the JSON text exactly: 38 digits stay 38 digits, never through a double), boolean BOOL, null NULL, array L, object M. typed: DynamoDB attribute-value JSON, e.g. {"id":{"S":"a"},"n":{"N":"1.50"}}, for binary (B as base64) and sets, which documents cannot express. Until issue 14 the default was typed: send format "typed" with typed items.
+               * @default document
                * @enum {string}
                */
               format: "typed" | "document";
@@ -152,6 +152,12 @@ export interface paths {
      * @description Requires an API key with the `admin` scope.
      */
     delete: {
+      parameters: {
+        query?: {
+          /** @description hard: the next read of an invalidated entry misses and waits for DynamoDB; soft: it is served once more as STALE (Cache-Status detail=invalidated) while one refresh is queued. Default: INVALIDATION_MODE */
+          mode?: "hard" | "soft";
+        };
+      };
       responses: {
         /** @description OK */
         200: {
@@ -162,6 +168,12 @@ export interface paths {
               /** @description background clean-up job, null if it could not be queued */
               purgeJobId: string | null;
             };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
           };
         };
         /** @description Unauthorized */
@@ -1595,7 +1607,7 @@ export interface paths {
   "/metrics": {
     /**
      * Prometheus metrics of this API process
-     * @description Prometheus text format: HTTP durations by route and status, cached reads per table and outcome, DynamoDB call latency and errors by operation, breaker state, queue depths and recent job durations per queue (read from Redis at scrape time, absent when Redis does not answer within 500 ms), SSE connections.
+     * @description Prometheus text format: HTTP durations by route and status, cached reads per table and outcome, DynamoDB call latency and errors by operation, breaker state, queue depths and recent job durations per queue (read from Redis at scrape time, absent when Redis does not answer within 500 ms), SSE connections, and the DynamoDB Streams follower per table: records applied, shards held, lag, history lost (fleet-wide, from Redis).
      *
      * Requires an API key with the `admin` scope.
      */
@@ -1914,8 +1926,8 @@ export interface paths {
         content: {
           "application/json": {
             /**
-             * @description typed (default): DynamoDB attribute-value JSON such as {"id":{"S":"a"},"n":{"N":"1.50"}}, exact for every type (B as base64, sets, numbers of 38 digits). document: plain JSON converted as the AWS SDK marshall() does (string S, number N, boolean BOOL, null NULL, array L, object M); it cannot express binary or sets, and JSON numbers are read as doubles, so integers beyond 2^53 are refused and long decimals may be rounded: use typed when every digit matters.
-             * @default typed
+             * @description document (default): plain JSON as `view=document` reads it, so what a dashboard read it can write back: string S, number N (taken from the JSON text exactly: 38 digits stay 38 digits, never through a double), boolean BOOL, null NULL, array L, object M. typed: DynamoDB attribute-value JSON, e.g. {"id":{"S":"a"},"n":{"N":"1.50"}}, for binary (B as base64) and sets, which documents cannot express. Until issue 14 the default was typed: send format "typed" with typed items.
+             * @default document
              * @enum {string}
              */
             format: "typed" | "document";
@@ -2018,6 +2030,10 @@ export interface paths {
      */
     delete: {
       parameters: {
+        query?: {
+          /** @description hard: the next read of an invalidated entry misses and waits for DynamoDB; soft: it is served once more as STALE (Cache-Status detail=invalidated) while one refresh is queued. Default: INVALIDATION_MODE */
+          mode?: "hard" | "soft";
+        };
         path: {
           /** @description a DynamoDB table name */
           table: string;
@@ -2082,6 +2098,124 @@ export interface paths {
       };
     };
   };
+  "/tables/{table}/invalidations": {
+    /**
+     * Tell the cache about writes made elsewhere (a Lambda on the stream, a migration): up to 1,000 items, or the whole table
+     * @description Each change `{ key, oldImage?, newImage? }` invalidates exactly what that write can change: the item, its partition, the index partitions of the images given (an image left out is unknown: every index of the table is invalidated for it; null: the item did not exist) and the table's scan pages. `{ "scope": "table" }` invalidates every entry of the table instead. Every entry is checked before anything is invalidated (400, nothing changed). Keys and images are documents by default (`format`), as `view=document` reads them.
+     *
+     * Requires an API key with the `write` scope (or `admin`).
+     */
+    post: {
+      parameters: {
+        path: {
+          /** @description a DynamoDB table name */
+          table: string;
+        };
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            /** @description up to 1,000 item writes, each invalidated as precisely as its images allow */
+            changes?: {
+                /** @description exactly the primary key of the item */
+                key: {
+                  [key: string]: unknown;
+                };
+                /** @description the item after the write; null: deleted; absent: unknown */
+                newImage?: unknown;
+                /** @description the item before the write; null: it did not exist; absent: unknown (every index is invalidated) */
+                oldImage?: unknown;
+              }[];
+            /**
+             * @description document (default): plain JSON as `view=document` reads it; numbers are taken from the JSON text exactly (38 digits stay 38 digits), strings are S, booleans BOOL, null NULL, arrays L, objects M. typed: DynamoDB attribute-value JSON ({"n":{"N":"1.50"}}), for sets and binary.
+             * @default document
+             * @enum {string}
+             */
+            format: "document" | "typed";
+            /**
+             * @description hard: the next read waits for DynamoDB; soft: served once more as STALE while a refresh is queued. Default INVALIDATION_MODE.
+             * @enum {string}
+             */
+            mode?: "hard" | "soft";
+            /**
+             * @description invalidate every entry of the table instead
+             * @enum {string}
+             */
+            scope?: "table";
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          content: {
+            "application/json": {
+              /** @description item changes applied (0 for scope table) */
+              invalidated: number;
+              /** @enum {string} */
+              scope: "items" | "table";
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Precondition Failed */
+        412: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Payload Too Large */
+        413: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+  };
   "/tables/{table}/items": {
     /**
      * One Scan page of the table or of an index
@@ -2104,6 +2238,8 @@ export interface paths {
           select?: "count";
           /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
           view?: "document" | "typed";
+          /** @description true: a ConsistentRead (not of a global secondary index), never answered from the cache; the answer replaces the cached entry */
+          consistent?: boolean;
         };
         path: {
           /** @description a DynamoDB table name */
@@ -2196,6 +2332,8 @@ export interface paths {
           fields?: string;
           /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
           view?: "document" | "typed";
+          /** @description true: a ConsistentRead (not of a global secondary index), never answered from the cache; the answer replaces the cached entry */
+          consistent?: boolean;
         };
         path: {
           /** @description a DynamoDB table name */
@@ -2236,6 +2374,313 @@ export interface paths {
         };
         /** @description Not Found */
         404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    /**
+     * Write a whole item (PutItem); answers the item as written
+     * @description Goes to DynamoDB at once (scope write), then the cache follows: the item, its partition, the index partitions of its old and new image and the table's scan pages are invalidated, and the item's entry (document and typed view) is replaced with the new image (write-through), in every API process. `condition` or If-Match make the write conditional (412 DC_ERR_CONDITION_FAILED, nothing written).
+     *
+     * Requires an API key with the `write` scope (or `admin`).
+     */
+    put: {
+      parameters: {
+        query?: {
+          /** @description sort key value */
+          sk?: string;
+          /** @description document (default): plain JSON as `view=document` reads it; numbers are taken from the JSON text exactly (38 digits stay 38 digits), strings are S, booleans BOOL, null NULL, arrays L, objects M. typed: DynamoDB attribute-value JSON ({"n":{"N":"1.50"}}), for sets and binary. */
+          format?: "document" | "typed";
+          /** @description Makes the write conditional: the filter grammar of reads (a JSON array of { attr, op, value } conditions, ANDed, or one and/or/not group), evaluated by DynamoDB against the item as it is. 412 DC_ERR_CONDITION_FAILED when it does not hold; nothing is written. */
+          condition?: string;
+          /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
+          view?: "document" | "typed";
+        };
+        header?: {
+          /** @description The ETag GET /tables/:table/items/:pk answered (document or typed view, without fields), or `*`: the write happens only while the item is unchanged (checked with a consistent read, then pinned in the write's condition). Otherwise 412 DC_ERR_CONDITION_FAILED. */
+          "if-match"?: string;
+        };
+        path: {
+          /** @description a DynamoDB table name */
+          table: string;
+          pk: string;
+        };
+      };
+      /** @description The whole item (replaces it). Key attributes may be left out (the URL gives them) or must equal the URL's. */
+      requestBody: {
+        content: {
+          "application/json": {
+            [key: string]: unknown;
+          };
+        };
+      };
+      responses: {
+        /** @description The item as written: document or typed view */
+        200: {
+          content: {
+            "application/json": {
+              [key: string]: unknown;
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Precondition Failed */
+        412: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Payload Too Large */
+        413: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    /**
+     * Delete an item (DeleteItem); 204 whether or not it existed
+     * @description Goes to DynamoDB at once (scope write), then the cache follows: the item, its partition, the index partitions of its old and new image and the table's scan pages are invalidated, and the item's entry (document and typed view) is replaced with the new image (write-through), in every API process. `condition` or If-Match make the write conditional (412 DC_ERR_CONDITION_FAILED, nothing written). Answers 204 with no body, also when no item had the key (DynamoDB's own semantics); use a condition such as [{"attr":"<pk>","op":"exists"}] to require it.
+     *
+     * Requires an API key with the `write` scope (or `admin`).
+     */
+    delete: {
+      parameters: {
+        query?: {
+          /** @description sort key value */
+          sk?: string;
+          /** @description Makes the write conditional: the filter grammar of reads (a JSON array of { attr, op, value } conditions, ANDed, or one and/or/not group), evaluated by DynamoDB against the item as it is. 412 DC_ERR_CONDITION_FAILED when it does not hold; nothing is written. */
+          condition?: string;
+        };
+        header?: {
+          /** @description The ETag GET /tables/:table/items/:pk answered (document or typed view, without fields), or `*`: the write happens only while the item is unchanged (checked with a consistent read, then pinned in the write's condition). Otherwise 412 DC_ERR_CONDITION_FAILED. */
+          "if-match"?: string;
+        };
+        path: {
+          /** @description a DynamoDB table name */
+          table: string;
+          pk: string;
+        };
+      };
+      responses: {
+        /** @description Deleted (or there was nothing to delete) */
+        204: {
+          content: never;
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Precondition Failed */
+        412: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Payload Too Large */
+        413: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Too Many Requests */
+        429: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Service Unavailable */
+        503: {
+          headers: {
+            /** @description Seconds to wait before trying again */
+            "Retry-After"?: number;
+          };
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+      };
+    };
+    /**
+     * Change parts of an item (UpdateItem: set, remove, add, delete); answers the item as it is now
+     * @description Goes to DynamoDB at once (scope write), then the cache follows: the item, its partition, the index partitions of its old and new image and the table's scan pages are invalidated, and the item's entry (document and typed view) is replaced with the new image (write-through), in every API process. `condition` or If-Match make the write conditional (412 DC_ERR_CONDITION_FAILED, nothing written). Paths are document paths (a.b, tags[0]); no two may overlap; key attributes of the table never change; an index key takes a value of its type. A key with no item creates one (as UpdateItem does) unless a condition says otherwise.
+     *
+     * Requires an API key with the `write` scope (or `admin`).
+     */
+    patch: {
+      parameters: {
+        query?: {
+          /** @description sort key value */
+          sk?: string;
+          /** @description document (default): plain JSON as `view=document` reads it; numbers are taken from the JSON text exactly (38 digits stay 38 digits), strings are S, booleans BOOL, null NULL, arrays L, objects M. typed: DynamoDB attribute-value JSON ({"n":{"N":"1.50"}}), for sets and binary. */
+          format?: "document" | "typed";
+          /** @description Makes the write conditional: the filter grammar of reads (a JSON array of { attr, op, value } conditions, ANDed, or one and/or/not group), evaluated by DynamoDB against the item as it is. 412 DC_ERR_CONDITION_FAILED when it does not hold; nothing is written. */
+          condition?: string;
+          /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
+          view?: "document" | "typed";
+        };
+        header?: {
+          /** @description The ETag GET /tables/:table/items/:pk answered (document or typed view, without fields), or `*`: the write happens only while the item is unchanged (checked with a consistent read, then pinned in the write's condition). Otherwise 412 DC_ERR_CONDITION_FAILED. */
+          "if-match"?: string;
+        };
+        path: {
+          /** @description a DynamoDB table name */
+          table: string;
+          pk: string;
+        };
+      };
+      requestBody: {
+        content: {
+          "application/json": {
+            /** @description document path → a number to add, or an array (a set) to add elements to */
+            add?: {
+              [key: string]: unknown;
+            };
+            /** @description as the `condition` query parameter, given as JSON (an array or a group) or as its text */
+            condition?: unknown;
+            /** @description document path → an array (a set) of elements to remove from a set */
+            delete?: {
+              [key: string]: unknown;
+            };
+            /** @description document paths to remove */
+            remove?: string[];
+            /** @description document path → new value, e.g. {"status": "paid", "address.city": "Lyon", "tags[0]": "x"} */
+            set?: {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description The item as written: document or typed view */
+        200: {
+          content: {
+            "application/json": {
+              [key: string]: unknown;
+            };
+          };
+        };
+        /** @description Bad Request */
+        400: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Unauthorized */
+        401: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Forbidden */
+        403: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Not Found */
+        404: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Precondition Failed */
+        412: {
+          content: {
+            "application/json": components["schemas"]["Error"];
+          };
+        };
+        /** @description Payload Too Large */
+        413: {
           content: {
             "application/json": components["schemas"]["Error"];
           };
@@ -2385,6 +2830,8 @@ export interface paths {
           select?: "count";
           /** @description document: plain JSON, every number digit kept; typed: DynamoDB attribute-value JSON */
           view?: "document" | "typed";
+          /** @description true: a ConsistentRead (not of a global secondary index), never answered from the cache; the answer replaces the cached entry */
+          consistent?: boolean;
         };
         path: {
           /** @description a DynamoDB table name */

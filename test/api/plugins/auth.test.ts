@@ -5,7 +5,12 @@ import { parseApiKeysFile } from '../../../src/shared/api-keys.ts'
 
 const READ = 'auth-test-read-key-0001'
 const ADMIN = 'auth-test-admin-key-002'
-const keys = parseApiKeysFile(JSON.stringify([{ key: READ, scopes: ['read'] }, { key: ADMIN, scopes: ['admin'] }]))
+const keys = parseApiKeysFile(
+  JSON.stringify([
+    { key: READ, scopes: ['read'] },
+    { key: ADMIN, scopes: ['admin'] },
+  ]),
+)
 
 /** The check with a counting sha256, to see when a presented key is hashed. */
 function counted() {

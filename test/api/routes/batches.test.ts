@@ -2,10 +2,11 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { createLogger } from '../../../src/shared/logger.ts'
 import { startWorkerFleet } from '../../../src/workers/fleet.ts'
-import { auth, build, testConfig } from '../../helpers/app.ts'
+import { auth, build, startQueues, testConfig } from '../../helpers/app.ts'
 import { startDynamoProxy } from '../../helpers/dynamo-proxy.ts'
 import { startServices } from '../../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
+import { sleep } from '../../helpers/wait.ts'
 
 const services = await startServices(t, { ownRedis: true })
 const proxy = await startDynamoProxy(services.dynamoEndpoint)
@@ -15,12 +16,16 @@ const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'people', { id: 'S' }, { byTeam: { team: 'S', rank: 'N' } })
 await createTable(dynamo, 'events', { pk: 'S', sk: 'N' })
 await createTable(dynamo, 'secret-people', { id: 'S' })
-await putItems(dynamo, 'people', Array.from({ length: 30 }, (_, i) => ({
-  id: { S: `p${String(i).padStart(2, '0')}` },
-  name: { S: `person ${i}` },
-  team: { S: i % 2 ? 'red' : 'blue' },
-  rank: { N: String(i) },
-})))
+await putItems(
+  dynamo,
+  'people',
+  Array.from({ length: 30 }, (_, i) => ({
+    id: { S: `p${String(i).padStart(2, '0')}` },
+    name: { S: `person ${i}` },
+    team: { S: i % 2 ? 'red' : 'blue' },
+    rank: { N: String(i) },
+  })),
+)
 
 const redis = new Redis(services.redisUrl)
 redis.on('error', () => {}) // the outage test stops Redis on purpose
@@ -28,16 +33,17 @@ t.teardown(() => redis.quit())
 const app = await build(t, viaProxy, { TABLES_DENY: 'secret*', JOB_RETENTION_DAYS: '3' })
 const prefix = app.config.REDIS_PREFIX
 // A Queue whose first connection check times out stays broken (producers.ts caches it), so open it up front.
-await app.queues.queue('batch-write').waitUntilReady()
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+await startQueues(app, ['batch-write'])
 
 type Body = Record<string, unknown> | string
+// These tests send typed items: since issue 14 the default format is document, so an object body without
+// a format is sent as typed here. Text bodies go as they are (the format tests below say theirs).
 const post = (table: string, payload: Body, headers: Record<string, string> = {}) =>
   app.inject({
     method: 'POST',
     url: `/tables/${table}/batches`,
     headers: { ...auth('write'), 'content-type': 'application/json', ...headers },
-    payload,
+    payload: typeof payload === 'string' || 'format' in payload ? payload : { format: 'typed', ...payload },
   })
 const status = (id: string) => app.inject({ url: `/batches/${encodeURIComponent(id)}`, headers: auth('write') })
 const put = (item: Record<string, unknown>) => ({ put: item })
@@ -85,23 +91,104 @@ t.test('bad batches are refused with 400 naming the operations; nothing is store
   proxy.reset()
   const p = (id: string, extra: Record<string, unknown> = {}) => put({ id: { S: id }, ...extra })
   const cases: Array<[string, string, Body, { code: string; index?: number; reason: RegExp }]> = [
-    ['missing key attribute', 'people', { operations: [p('ok1'), put({ name: { S: 'x' } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 1, reason: /lacks the partition key 'id' \(string \(S\)\)/ }],
-    ['wrong key type', 'people', { operations: [put({ id: { N: '1' } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /partition key 'id' must be a string \(S\), got N/ }],
-    ['wrong sort key type', 'events', { operations: [put({ pk: { S: 'a' }, sk: { S: '1' } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /sort key 'sk' must be a number \(N\), got S/ }],
-    ['duplicate keys', 'people', { operations: [p('a'), p('b'), { delete: { id: { S: 'a' } } }] }, { code: 'DC_ERR_BATCH_INVALID', index: 2, reason: /same key as operations\[0\]/ }],
-    ['duplicate numeric keys (1 and 1.0)', 'events', { operations: [put({ pk: { S: 'a' }, sk: { N: '1' } }), put({ pk: { S: 'a' }, sk: { N: '1.0' } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 1, reason: /same key as operations\[0\]/ }],
-    ['item over 400 KB', 'people', { operations: [p('big', { blob: { S: 'x'.repeat(400 * 1024) } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /the item is 409\d{3} bytes; DynamoDB's limit is 409600/ }],
-    ['10,001 operations', 'people', { operations: Array.from({ length: 10_001 }, (_, i) => p(`n${i}`)) }, { code: 'DC_ERR_VALIDATION', reason: /operations must NOT have more than 10000 items/ }],
+    [
+      'missing key attribute',
+      'people',
+      { operations: [p('ok1'), put({ name: { S: 'x' } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 1, reason: /lacks the partition key 'id' \(string \(S\)\)/ },
+    ],
+    [
+      'wrong key type',
+      'people',
+      { operations: [put({ id: { N: '1' } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /partition key 'id' must be a string \(S\), got N/ },
+    ],
+    [
+      'wrong sort key type',
+      'events',
+      { operations: [put({ pk: { S: 'a' }, sk: { S: '1' } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /sort key 'sk' must be a number \(N\), got S/ },
+    ],
+    [
+      'duplicate keys',
+      'people',
+      { operations: [p('a'), p('b'), { delete: { id: { S: 'a' } } }] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 2, reason: /same key as operations\[0\]/ },
+    ],
+    [
+      'duplicate numeric keys (1 and 1.0)',
+      'events',
+      { operations: [put({ pk: { S: 'a' }, sk: { N: '1' } }), put({ pk: { S: 'a' }, sk: { N: '1.0' } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 1, reason: /same key as operations\[0\]/ },
+    ],
+    [
+      'item over 400 KB',
+      'people',
+      { operations: [p('big', { blob: { S: 'x'.repeat(400 * 1024) } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /the item is 409\d{3} bytes; DynamoDB's limit is 409600/ },
+    ],
+    [
+      '10,001 operations',
+      'people',
+      { operations: Array.from({ length: 10_001 }, (_, i) => p(`n${i}`)) },
+      { code: 'DC_ERR_VALIDATION', reason: /operations must NOT have more than 10000 items/ },
+    ],
     ['invalid JSON', 'people', '{"operations": [{"put": {"id": {"S": "a"}}', { code: 'DC_ERR_VALIDATION', reason: /JSON/ }],
     ['no operations', 'people', { operations: [] }, { code: 'DC_ERR_VALIDATION', reason: /fewer than 1 items/ }],
-    ['delete with more than the key', 'people', { operations: [{ delete: { id: { S: 'a' }, name: { S: 'x' } } }] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /delete must be exactly the key \('id'\); 'name' is not a key attribute/ }],
-    ['neither put nor delete', 'people', { operations: [{ put: { id: { S: 'a' } }, delete: { id: { S: 'b' } } }] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /must be \{"put": item\} or \{"delete": key\}/ }],
-    ['not typed JSON', 'people', { operations: [p('a', { n: { N: 5 } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /Invalid typed item at \$\.n\.N: expected a number as a string/ }],
-    ['index key of the wrong type', 'people', { operations: [p('a', { rank: { S: 'first' } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /index key 'rank' must be a number \(N\), got S/ }],
-    ['empty key string', 'people', { operations: [put({ id: { S: '' } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /partition key 'id' must not be empty/ }],
-    ['a 39-digit number', 'people', { operations: [p('a', { n: { N: '1'.repeat(39) } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /\$\.n: .* 39 significant digits/ }],
-    ['an empty set', 'people', { operations: [p('a', { tags: { SS: [] } })] }, { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /\$\.tags: a set must not be empty/ }],
-    ['document: a number JSON cannot carry', 'people', '{"format":"document","operations":[{"put":{"id":"a","n":12345678901234567890}}]}', { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /too large to be read exactly from a JSON number; send the batch with format "typed"/ }],
+    [
+      'delete with more than the key',
+      'people',
+      { operations: [{ delete: { id: { S: 'a' }, name: { S: 'x' } } }] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /delete must be exactly the key \('id'\); 'name' is not a key attribute/ },
+    ],
+    [
+      'neither put nor delete',
+      'people',
+      { operations: [{ put: { id: { S: 'a' } }, delete: { id: { S: 'b' } } }] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /must be \{"put": item\} or \{"delete": key\}/ },
+    ],
+    [
+      'not typed JSON',
+      'people',
+      { operations: [p('a', { n: { N: 5 } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /Invalid typed item at \$\.n\.N: expected a number as a string/ },
+    ],
+    [
+      'index key of the wrong type',
+      'people',
+      { operations: [p('a', { rank: { S: 'first' } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /index key 'rank' must be a number \(N\), got S/ },
+    ],
+    [
+      'empty key string',
+      'people',
+      { operations: [put({ id: { S: '' } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /partition key 'id' must not be empty/ },
+    ],
+    [
+      'a 39-digit number',
+      'people',
+      { operations: [p('a', { n: { N: '1'.repeat(39) } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /\$\.n: .* 39 significant digits/ },
+    ],
+    [
+      'an empty set',
+      'people',
+      { operations: [p('a', { tags: { SS: [] } })] },
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /\$\.tags: a set must not be empty/ },
+    ],
+    [
+      'document: a number of 39 digits',
+      'people',
+      `{"format":"document","operations":[{"put":{"id":"a","n":${'9'.repeat(39)}}}]}`,
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /\$\.n: .* 39 significant digits/ },
+    ],
+    [
+      'the default format is document: typed items are maps there',
+      'people',
+      '{"operations":[{"put":{"id":{"S":"a"}}}]}',
+      { code: 'DC_ERR_BATCH_INVALID', index: 0, reason: /partition key 'id' must be a string \(S\), got M/ },
+    ],
     ['unknown body field', 'people', { operations: [p('a')], mode: 'fast' }, { code: 'DC_ERR_VALIDATION', reason: /additional properties/ }],
   ]
   for (const [name, table, body, expected] of cases) {
@@ -117,7 +204,10 @@ t.test('bad batches are refused with 400 naming the operations; nothing is store
   const res = await post('people', { operations: many })
   t.equal(res.statusCode, 400)
   t.equal(res.json().invalid.length, 10, 'the first 10 invalid operations are listed')
-  t.same(res.json().invalid.map((x: { index: number }) => x.index), [1, 2, 3, 4, 6, 7, 8, 9, 11, 12])
+  t.same(
+    res.json().invalid.map((x: { index: number }) => x.index),
+    [1, 2, 3, 4, 6, 7, 8, 9, 11, 12],
+  )
   t.match(res.json().message, /^16 of 20 operations are invalid, nothing was queued: operations\[1\]: .*; and 6 more$/)
 
   const tooBig = await post('people', JSON.stringify({ operations: [p('x', { s: { S: 'y'.repeat(17 * 1024 * 1024) } })] }))
@@ -152,7 +242,10 @@ t.test('Idempotency-Key: the same key and body is one batch and one set of write
   const body = { operations: Array.from({ length: 60 }, (_, i) => put({ id: { S: `idem${i}` }, v: { N: String(i) } })) }
   const key = { 'idempotency-key': 'order-import-2024-06-01' }
   const first = await Promise.all(Array.from({ length: 6 }, () => post('people', body, key)))
-  t.ok(first.every((r) => r.statusCode === 202), 'all 202')
+  t.ok(
+    first.every((r) => r.statusCode === 202),
+    'all 202',
+  )
   const ids = new Set(first.map((r) => r.json().id))
   t.equal(ids.size, 1, 'six concurrent requests, one batch')
   t.equal(first.filter((r) => r.headers['idempotent-replayed'] === 'true').length, 5, 'five answered as replays')
@@ -201,7 +294,10 @@ t.test('GET /batches/:id: progress fields; a finished batch expires JOB_RETENTIO
     error: null,
   })
   t.ok(view.attempts >= 2, `${view.attempts} BatchWriteItem calls for 40 operations`)
-  t.ok(Date.parse(view.createdAt) <= Date.parse(view.startedAt) && Date.parse(view.startedAt) <= Date.parse(view.completedAt), `timestamps in order: ${JSON.stringify(view)}`)
+  t.ok(
+    Date.parse(view.createdAt) <= Date.parse(view.startedAt) && Date.parse(view.startedAt) <= Date.parse(view.completedAt),
+    `timestamps in order: ${JSON.stringify(view)}`,
+  )
   const ttl = await redis.pttl(`${prefix}:{events}:b:${id}`)
   const retention = 3 * 24 * 3600 * 1000
   t.ok(ttl > retention - 60_000 && ttl <= retention, `the batch expires in ${Math.round(ttl / 3600_000)} h (JOB_RETENTION_DAYS=3)`)
@@ -241,17 +337,26 @@ t.test('write-through: after a batch, the cached page, query and items are MISS 
   t.equal(deleted.statusCode, 404, 'the deleted item is not found')
   const query = await read(urls[3]!)
   t.equal(query.headers['x-cache'], 'MISS', 'the query misses')
-  t.notOk(query.json().items.some((i: { id: string }) => i.id === 'p03'), 'p03 left the red team')
+  t.notOk(
+    query.json().items.some((i: { id: string }) => i.id === 'p03'),
+    'p03 left the red team',
+  )
   const purges = await app.queues.queue('cache-maintenance').getJobs(['waiting', 'active', 'completed', 'delayed'])
-  t.ok(purges.some((j) => j.data.table === 'people'), 'a purge of the old entries was queued')
+  t.ok(
+    purges.some((j) => j.data.table === 'people'),
+    'a purge of the old entries was queued',
+  )
 })
 
-t.test('format document: plain JSON items are written as the SDK marshals them', async (t) => {
+t.test('format document (the default): plain JSON items are written with every digit of their numbers', async (t) => {
   await startWorkers(t)
-  const res = await post('people', {
-    format: 'document',
-    operations: [put({ id: 'doc1', name: 'plain', n: 1.5, big: 9007199254740991, ok: true, none: null, tags: ['a', 2], m: { x: { y: 'z' } } })],
-  })
+  // No format: document is the default. The numbers are JSON text no double can hold.
+  const big38 = '12345678901234567890123456789012345678'
+  const res = await post(
+    'people',
+    `{"operations":[{"put":{"id":"doc1","name":"plain","n":1.50,"big":${big38},"tiny":-0.${'0'.repeat(40)}12345678901234567890123456789012345678,` +
+      '"ok":true,"none":null,"tags":["a",2],"m":{"x":{"y":"z"}}}}]}',
+  )
   t.equal(res.statusCode, 202, res.body)
   t.equal((await settled(res.json().id)).written, 1)
   const item = await app.inject({ url: '/tables/people/items/doc1?view=typed', headers: auth('read') })
@@ -259,7 +364,8 @@ t.test('format document: plain JSON items are written as the SDK marshals them',
     id: { S: 'doc1' },
     name: { S: 'plain' },
     n: { N: '1.5' },
-    big: { N: '9007199254740991' },
+    big: { N: big38 },
+    tiny: { N: `-0.${'0'.repeat(40)}12345678901234567890123456789012345678` },
     ok: { BOOL: true },
     none: { NULL: true },
     tags: { L: [{ S: 'a' }, { N: '2' }] },

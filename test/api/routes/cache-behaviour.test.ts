@@ -8,7 +8,7 @@ import { startDynamoProxy } from '../../helpers/dynamo-proxy.ts'
 import { startEntry, waitForLog } from '../../helpers/processes.ts'
 import { startServices } from '../../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
-import { waitFor } from '../../helpers/wait.ts'
+import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const services = await startServices(t, { ownRedis: true })
 const proxy = await startDynamoProxy(services.dynamoEndpoint)
@@ -17,10 +17,16 @@ const viaProxy = { ...services, dynamoEndpoint: proxy.endpoint }
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'orders', { PK: 'S', SK: 'S' })
 await createTable(dynamo, 'users', { id: 'S' })
-await putItems(dynamo, 'orders', Array.from({ length: 40 }, (_, i) => ({ PK: { S: `c${i % 4}` }, SK: { S: `o${i}` }, v: { N: String(i) } })))
-await putItems(dynamo, 'users', Array.from({ length: 5 }, (_, i) => ({ id: { S: `u${i}` } })))
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+await putItems(
+  dynamo,
+  'orders',
+  Array.from({ length: 40 }, (_, i) => ({ PK: { S: `c${i % 4}` }, SK: { S: `o${i}` }, v: { N: String(i) } })),
+)
+await putItems(
+  dynamo,
+  'users',
+  Array.from({ length: 5 }, (_, i) => ({ id: { S: `u${i}` } })),
+)
 
 t.test('200 concurrent requests for one cold key across two API processes: one DynamoDB call', async (t) => {
   const config = testConfig(viaProxy, { LOG_LEVEL: 'info', HOST: '127.0.0.1' })
@@ -31,11 +37,12 @@ t.test('200 concurrent requests for one cold key across two API processes: one D
   await fetch(`http://127.0.0.1:${ports[0]}/tables/orders`, { headers: auth('read') })
   proxy.reset()
   const url = (port: number) => `http://127.0.0.1:${port}/tables/orders/items?limit=25`
-  const responses = await Promise.all(
-    Array.from({ length: 200 }, (_, i) => fetch(url(ports[i % 2]!), { headers: auth('read') })),
-  )
+  const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => fetch(url(ports[i % 2]!), { headers: auth('read') })))
   const bodies = await Promise.all(responses.map((r) => r.text()))
-  t.ok(responses.every((r) => r.status === 200), 'all 200')
+  t.ok(
+    responses.every((r) => r.status === 200),
+    'all 200',
+  )
   t.equal(new Set(bodies).size, 1, 'everyone got the same page')
   t.equal(proxy.count('Scan', 'orders'), 1, 'exactly one Scan reached DynamoDB')
   const collapsed = responses.filter((r) => /collapsed/.test(r.headers.get('cache-status') ?? '')).length
@@ -45,7 +52,10 @@ t.test('200 concurrent requests for one cold key across two API processes: one D
 t.test('stale-while-revalidate: old body at once, one refresh for 50 stale reads, then fresh', async (t) => {
   const overrides = { TABLE_ITEMS_TTL: '8', STALE_THRESHOLD: '0.125' }
   const app = await build(t, viaProxy, overrides)
-  const fleet = await startWorkerFleet(testConfig(viaProxy, { ...overrides, REDIS_PREFIX: app.config.REDIS_PREFIX }), createLogger(testConfig(viaProxy, { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' }), 'worker'))
+  const fleet = await startWorkerFleet(
+    testConfig(viaProxy, { ...overrides, REDIS_PREFIX: app.config.REDIS_PREFIX }),
+    createLogger(testConfig(viaProxy, { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' }), 'worker'),
+  )
   t.teardown(() => fleet.close(2000))
   const url = '/tables/users/items/u1'
   const first = await app.inject({ url, headers: auth('read') })
@@ -54,20 +64,37 @@ t.test('stale-while-revalidate: old body at once, one refresh for 50 stale reads
   await sleep(1100)
   proxy.reset()
   const stale = await Promise.all(Array.from({ length: 50 }, () => app.inject({ url, headers: auth('read') })))
-  t.ok(stale.every((r) => r.headers['x-cache'] === 'STALE'), 'all 50 served stale')
-  t.ok(stale.every((r) => r.body === first.body), 'with the old body, at once')
+  t.ok(
+    stale.every((r) => r.headers['x-cache'] === 'STALE'),
+    'all 50 served stale',
+  )
+  t.ok(
+    stale.every((r) => r.body === first.body),
+    'with the old body, at once',
+  )
   t.match(stale[0]!.headers['cache-status'], /hit; ttl=-\d+; detail=stale-while-revalidate/)
   // Counted when the refreshed value is first seen: it is fresh for 1 s only (8 s x 0.125), and a read that a
   // slow machine delays past that finds it stale again and rightly queues a refresh of its own.
-  const seen = await waitFor('the refreshed value', async () => {
-    const res = await app.inject({ url, headers: auth('read') })
-    return res.json().changed === true && res
-  }, 10_000)
+  const seen = await waitFor(
+    'the refreshed value',
+    async () => {
+      const res = await app.inject({ url, headers: auth('read') })
+      return res.json().changed === true && res
+    },
+    10_000,
+  )
   t.equal(proxy.count('GetItem', 'users'), 1, 'exactly one refresh reached DynamoDB')
-  const next = seen.headers['x-cache'] === 'HIT' ? seen : await waitFor('a fresh read', async () => {
-    const res = await app.inject({ url, headers: auth('read') })
-    return res.headers['x-cache'] === 'HIT' && res
-  }, 10_000)
+  const next =
+    seen.headers['x-cache'] === 'HIT'
+      ? seen
+      : await waitFor(
+          'a fresh read',
+          async () => {
+            const res = await app.inject({ url, headers: auth('read') })
+            return res.headers['x-cache'] === 'HIT' && res
+          },
+          10_000,
+        )
   t.equal(next.headers['x-cache'], 'HIT', 'the next read is fresh')
   t.equal(next.json().changed, true, 'and shows the new value')
 })
@@ -92,7 +119,7 @@ t.test('DynamoDB down: stale-if-error for an expired entry, 503 + Retry-After wi
   proxy.setFaults({})
 })
 
-t.test('invalidation: the table\'s routes miss next, other tables still hit', async (t) => {
+t.test("invalidation: the table's routes miss next, other tables still hit", async (t) => {
   const app = await build(t, viaProxy)
   const orders = ['/tables/orders', '/tables/orders/items?limit=5', '/tables/orders/items/c1?sk=o1', '/tables/orders/query?pk=c2']
   const users = ['/tables/users', '/tables/users/items?limit=5', '/tables/users/items/u2']
@@ -127,8 +154,14 @@ t.test('Redis down: reads answer from DynamoDB (BYPASS) without waiting; caching
   // Until the process notices Redis is gone, a fresh entry may still be answered from its near cache.
   const outcomes = results.map((r) => `${r.statusCode} ${r.headers['x-cache']}`)
   const firstBypass = outcomes.indexOf('200 BYPASS')
-  t.ok(firstBypass >= 0 && outcomes.slice(0, firstBypass).every((o) => o === '200 HIT'), `near-cache HITs at most until the outage is noticed: ${outcomes.join(', ')}`)
-  t.ok(outcomes.slice(firstBypass).every((o) => o === '200 BYPASS'), 'then all 200 BYPASS')
+  t.ok(
+    firstBypass >= 0 && outcomes.slice(0, firstBypass).every((o) => o === '200 HIT'),
+    `near-cache HITs at most until the outage is noticed: ${outcomes.join(', ')}`,
+  )
+  t.ok(
+    outcomes.slice(firstBypass).every((o) => o === '200 BYPASS'),
+    'then all 200 BYPASS',
+  )
   t.match(results[firstBypass]!.headers['cache-status'], /fwd=bypass/)
   // A read that waited on the fast connection's 1 s command timeout would take at least that long.
   t.ok(Math.max(...times) < 1000, `reads took ${times.join(', ')} ms: none waited on Redis's 1 s command timeout`)

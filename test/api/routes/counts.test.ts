@@ -13,10 +13,23 @@ t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 const SIZE_A = 50_000
 const pad = 'x'.repeat(400)
-const item = (i: number) => ({ PK: { S: `p${i % 50}` }, SK: { N: String(i) }, even: { BOOL: i % 2 === 0 }, kind: { S: i % 3 === 0 ? 'a' : 'b' }, pad: { S: pad } })
-for (const [table, size] of [['countA', SIZE_A], ['countB', 120]] as const) {
+const item = (i: number) => ({
+  PK: { S: `p${i % 50}` },
+  SK: { N: String(i) },
+  even: { BOOL: i % 2 === 0 },
+  kind: { S: i % 3 === 0 ? 'a' : 'b' },
+  pad: { S: pad },
+})
+for (const [table, size] of [
+  ['countA', SIZE_A],
+  ['countB', 120],
+] as const) {
   await createTable(dynamo, table, { PK: 'S', SK: 'N' }, { byKind: { kind: 'S', SK: 'N' } })
-  await putItems(dynamo, table, Array.from({ length: size }, (_, i) => item(i)))
+  await putItems(
+    dynamo,
+    table,
+    Array.from({ length: size }, (_, i) => item(i)),
+  )
 }
 
 const app = await build(t, { ...services, dynamoEndpoint: proxy.endpoint })
@@ -69,7 +82,11 @@ t.test('counts are cached like pages: MISS then HIT, same bytes, both views one 
   t.same((await get('/tables/countB/items?select=count')).json(), { count: 120, scannedCount: 120, cursor: null })
   t.same((await get('/tables/countB/items?select=count&index=byKind')).json(), { count: 120, scannedCount: 120, cursor: null })
   t.same((await get('/tables/countB/query?pk=p7&select=count')).json(), { count: 3, scannedCount: 3, cursor: null }, 'p7: 7, 57, 107')
-  t.same((await get(`/tables/countB/query?pk=p7&select=count&filter=${filter([{ attr: 'even', op: 'eq', value: true }])}`)).json(), { count: 0, scannedCount: 3, cursor: null }, 'count after the filter, scannedCount before')
+  t.same(
+    (await get(`/tables/countB/query?pk=p7&select=count&filter=${filter([{ attr: 'even', op: 'eq', value: true }])}`)).json(),
+    { count: 0, scannedCount: 3, cursor: null },
+    'count after the filter, scannedCount before',
+  )
   t.same((await get('/tables/countB/query?pk=a&index=byKind&skOp=lt&sk=600&select=count')).json(), { count: 40, scannedCount: 40, cursor: null })
   t.same((await get('/tables/countA/query?pk=p7&select=count')).json(), { count: 1000, scannedCount: 1000, cursor: null })
   const page = await get('/tables/countB/items?limit=5')

@@ -16,18 +16,25 @@ const services = await startServices(t)
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 for (const table of ['sched-eu', 'sched-us']) {
   await createTable(dynamo, table, { pk: 'S', sk: 'N' }, { byKind: { kind: 'S', sk: 'N' } })
-  await putItems(dynamo, table, Array.from({ length: 40 }, (_, i) => ({ pk: { S: `p${i % 4}` }, sk: { N: String(i) }, kind: { S: `k${i % 2}` }, from: { S: table } })))
+  await putItems(
+    dynamo,
+    table,
+    Array.from({ length: 40 }, (_, i) => ({ pk: { S: `p${i % 4}` }, sk: { N: String(i) }, kind: { S: `k${i % 2}` }, from: { S: table } })),
+  )
 }
 const KEY = { acme: 'acme-export-key-00000001', globex: 'globex-export-key-000001', acmeRead: 'acme-read-key-0000000001' } as const
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
 const dir = await mkdtemp(join(tmpdir(), 'dc-schedules-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 const keysFile = join(dir, 'keys.json')
-await writeFile(keysFile, JSON.stringify([
-  { key: KEY.acme, scopes: ['export'], tenant: 'acme' },
-  { key: KEY.globex, scopes: ['export'], tenant: 'globex' },
-  { key: KEY.acmeRead, scopes: ['read'], tenant: 'acme' },
-]))
+await writeFile(
+  keysFile,
+  JSON.stringify([
+    { key: KEY.acme, scopes: ['export'], tenant: 'acme' },
+    { key: KEY.globex, scopes: ['export'], tenant: 'globex' },
+    { key: KEY.acmeRead, scopes: ['read'], tenant: 'acme' },
+  ]),
+)
 const redis = new Redis(services.redisUrl)
 t.teardown(() => redis.quit())
 const prefix = uniquePrefix()
@@ -53,7 +60,9 @@ async function runsOf(key: string, scheduleId: string) {
   const all: Array<{ id: string; schedule: string | null; scheduledAt: string | null; status: string; createdAt: string }> = []
   let cursor: string | null = null
   do {
-    const page: { exports: typeof all; cursor: string | null } = (await get(`/exports?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, key)).json()
+    const page: { exports: typeof all; cursor: string | null } = (
+      await get(`/exports?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, key)
+    ).json()
     all.push(...page.exports)
     cursor = page.cursor
   } while (cursor)
@@ -93,16 +102,26 @@ t.test('an every-minute schedule and a time zone: the next run is where the patt
   const kolkata = await post('/exports/schedules', KEY.acme, { cron: '0 6 * * *', timezone: 'Asia/Kolkata', ...definition })
   t.equal(kolkata.statusCode, 201, kolkata.body)
   t.match(kolkata.json().nextRunAt, /T00:30:00\.000Z$/)
-  for (const s of [every.json(), kolkata.json()]) t.equal((await app.inject({ method: 'DELETE', url: s.links.self, headers: bearer(KEY.acme) })).statusCode, 204)
+  for (const s of [every.json(), kolkata.json()])
+    t.equal((await app.inject({ method: 'DELETE', url: s.links.self, headers: bearer(KEY.acme) })).statusCode, 204)
   t.equal(await scheduleQueue.getJobSchedulersCount(), 0, 'deleting removes the job schedulers')
 })
 
 t.test('per tenant: a tenant sees and manages only its own schedules; every route is 404 for another tenant', async (t) => {
   const acme = (await post('/exports/schedules', KEY.acme, { cron: '0 6 * * *', ...definition })).json()
   const globex = (await post('/exports/schedules', KEY.globex, { cron: '0 7 * * *', timezone: 'Europe/Paris', ...definition, table: 'sched-us' })).json()
-  t.same((await get('/exports/schedules', KEY.acme)).json().schedules.map((s: { id: string }) => s.id), [acme.id])
-  t.same((await get('/exports/schedules', KEY.globex)).json().schedules.map((s: { id: string }) => s.id), [globex.id])
-  for (const [key, other] of [[KEY.acme, globex], [KEY.globex, acme]] as const) {
+  t.same(
+    (await get('/exports/schedules', KEY.acme)).json().schedules.map((s: { id: string }) => s.id),
+    [acme.id],
+  )
+  t.same(
+    (await get('/exports/schedules', KEY.globex)).json().schedules.map((s: { id: string }) => s.id),
+    [globex.id],
+  )
+  for (const [key, other] of [
+    [KEY.acme, globex],
+    [KEY.globex, acme],
+  ] as const) {
     t.equal((await get(other.links.self, key)).statusCode, 404, 'GET')
     t.equal((await post(other.links.pause, key)).statusCode, 404, 'pause')
     t.equal((await post(other.links.resume, key)).statusCode, 404, 'resume')
@@ -116,7 +135,11 @@ t.test('per tenant: a tenant sees and manages only its own schedules; every rout
   t.equal(await scheduleQueue.getJobSchedulersCount(), 1, 'its job scheduler is gone while paused')
   const resumed = (await post(acme.links.resume, KEY.acme)).json()
   t.same([resumed.paused, resumed.nextRunAt !== null], [false, true], 'resumed: a next run again')
-  for (const [key, s] of [[KEY.acme, acme], [KEY.globex, globex]] as const) await app.inject({ method: 'DELETE', url: s.links.self, headers: bearer(key) })
+  for (const [key, s] of [
+    [KEY.acme, acme],
+    [KEY.globex, globex],
+  ] as const)
+    await app.inject({ method: 'DELETE', url: s.links.self, headers: bearer(key) })
   t.equal(await scheduleQueue.getJobSchedulersCount(), 0)
 })
 
@@ -133,17 +156,30 @@ t.test("'every minute' sped up with a 6-field cron (every 3 s): across a fleet o
   const runs = await runsOf(KEY.acme, schedule.id)
   const ticks = runs.map((r) => Date.parse(r.scheduledAt!))
   t.equal(new Set(ticks).size, runs.length, `${runs.length} runs for ${new Set(ticks).size} ticks: never two runs for one tick`)
-  t.ok(ticks.every((tick) => tick % 3000 === 0), 'each run is for a tick of the pattern')
+  t.ok(
+    ticks.every((tick) => tick % 3000 === 0),
+    'each run is for a tick of the pattern',
+  )
   const span = (Math.max(...ticks) - Math.min(...ticks)) / 3000 + 1
   t.ok(runs.length <= span, `${runs.length} runs over a window of ${span} ticks: no more runs than ticks`)
   t.same((await get('/exports', KEY.globex)).json().exports, [], "the other tenant's history has none of them")
   const done = await Promise.all(
-    runs.map((r) => waitFor(`run ${r.id}`, async () => {
-      const v = (await get(`/exports/${r.id}`, KEY.acme)).json()
-      return ['completed', 'failed'].includes(v.status) && v
-    }, 60_000)),
+    runs.map((r) =>
+      waitFor(
+        `run ${r.id}`,
+        async () => {
+          const v = (await get(`/exports/${r.id}`, KEY.acme)).json()
+          return ['completed', 'failed'].includes(v.status) && v
+        },
+        60_000,
+      ),
+    ),
   )
-  t.same(done.map((v) => [v.status, v.processedItems, v.fields, v.query]), done.map(() => ['completed', 10, ['sk', 'from'], { pk: 'p1' }]), 'each run is an ordinary export, completed')
+  t.same(
+    done.map((v) => [v.status, v.processedItems, v.fields, v.query]),
+    done.map(() => ['completed', 10, ['sk', 'from'], { pk: 'p1' }]),
+    'each run is an ordinary export, completed',
+  )
   const csv = (await get(`/exports/${done[0].id}/download`, KEY.acme)).body
   t.equal(csv.split('\r\n')[0], 'sk,from')
   const paused = runs.length
@@ -159,14 +195,28 @@ t.test('a run the tenant quota refuses is logged and skipped, and the schedule k
   const [fleet] = await startFleet({ ...own, WORKER_QUEUES: 'export-schedule' }, 1)
   t.teardown(() => fleet!.close(3000))
   const queue = api.queues.queue('export-schedule')
-  const created = await api.inject({ method: 'POST', url: '/exports/schedules', headers: bearer(KEY.globex), payload: { cron: '*/2 * * * * *', ...definition } })
+  const created = await api.inject({
+    method: 'POST',
+    url: '/exports/schedules',
+    headers: bearer(KEY.globex),
+    payload: { cron: '*/2 * * * * *', ...definition },
+  })
   t.equal(created.statusCode, 201, created.body)
-  const results = await waitFor('3 ticks handled', async () => {
-    const jobs = await queue.getJobs(['completed', 'failed'])
-    return jobs.length >= 3 && jobs
-  }, 60_000, 250)
+  const results = await waitFor(
+    '3 ticks handled',
+    async () => {
+      const jobs = await queue.getJobs(['completed', 'failed'])
+      return jobs.length >= 3 && jobs
+    },
+    60_000,
+    250,
+  )
   await api.inject({ method: 'POST', url: `${created.json().links.pause}`, headers: bearer(KEY.globex) })
-  t.same(results.filter((j) => j.failedReason).map((j) => j.failedReason), [], 'no run failed or crashed')
+  t.same(
+    results.filter((j) => j.failedReason).map((j) => j.failedReason),
+    [],
+    'no run failed or crashed',
+  )
   const values = results.map((j) => j.returnvalue as { exportId?: string; skipped?: string; reason?: string })
   t.equal(values.filter((v) => v.exportId).length, 1, 'one run started an export')
   t.ok(values.filter((v) => v.skipped === 'refused' && v.reason === 'DC_ERR_EXPORT_QUOTA').length >= 2, 'the later ticks were refused by the quota and skipped')

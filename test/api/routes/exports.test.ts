@@ -10,18 +10,16 @@ import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { buildApp } from '../../../src/api/app.ts'
+import { DEFAULT_TENANT } from '../../../src/shared/access.ts'
 import type { ExportRecord } from '../../../src/shared/exports/model.ts'
 import { createExportStore } from '../../../src/shared/exports/store.ts'
-import { DEFAULT_TENANT } from '../../../src/shared/access.ts'
 import { createDownloadTokens } from '../../../src/shared/exports/tokens.ts'
-import { createCacheService } from '../../../src/shared/cache/cache-service.ts'
-import { createDynamoClients } from '../../../src/shared/dynamo/client.ts'
-import { createConfiguredGateway } from '../../../src/shared/dynamo/configured-gateway.ts'
-import createExportSegmentProcessor from '../../../src/workers/export-segment.ts'
 import { createLogger } from '../../../src/shared/logger.ts'
 import { createQueueProducers } from '../../../src/shared/queues/index.ts'
 import { createRedisKeys } from '../../../src/shared/redis/keys.ts'
+import { createWorkerDeps } from '../../../src/workers/deps.ts'
 import createExportCleanupProcessor, { EXPORT_CLEANUP_SCHEDULER_ID } from '../../../src/workers/export-cleanup.ts'
+import createExportSegmentProcessor from '../../../src/workers/export-segment.ts'
 import { startWorkerFleet } from '../../../src/workers/fleet.ts'
 import { auth, build, configEnv, testConfig, uniquePrefix } from '../../helpers/app.ts'
 import { parseCsv } from '../../helpers/csv.ts'
@@ -54,7 +52,11 @@ await Promise.all([
       note: { S: `${i % 7 === 0 ? '=' : ''}note ${'x'.repeat(120)}` },
     })),
   ),
-  putItems(dynamo, 'users', Array.from({ length: 30 }, (_, i) => ({ id: { S: `u${i}` }, name: { S: `User ${i}` } }))),
+  putItems(
+    dynamo,
+    'users',
+    Array.from({ length: 30 }, (_, i) => ({ id: { S: `u${i}` }, name: { S: `User ${i}` } })),
+  ),
 ])
 
 const redis = new Redis(services.redisUrl)
@@ -77,8 +79,6 @@ const app = await build(t, viaProxy, overrides)
 const worker = startEntry(t, 'src/workers/main.ts', configEnv(testConfig(viaProxy, { ...overrides, LOG_LEVEL: 'info' })))
 await waitForLog(worker, /worker\.started/)
 
-
-
 type View = { id: string; status: string; progress: number; processedItems: number; download: string | null; error: string | null; bytes: number | null }
 
 async function create(on: FastifyInstance, payload: object): Promise<string> {
@@ -90,10 +90,14 @@ async function create(on: FastifyInstance, payload: object): Promise<string> {
 const view = async (on: FastifyInstance, id: string): Promise<View> => (await on.inject({ url: `/exports/${id}`, headers: auth('export') })).json()
 
 const finished = (on: FastifyInstance, id: string, timeoutMs?: number) =>
-  waitFor(`export ${id} to finish`, async () => {
-    const v = await view(on, id)
-    return ['completed', 'failed', 'cancelled'].includes(v.status) && v
-  }, timeoutMs)
+  waitFor(
+    `export ${id} to finish`,
+    async () => {
+      const v = await view(on, id)
+      return ['completed', 'failed', 'cancelled'].includes(v.status) && v
+    },
+    timeoutMs,
+  )
 
 async function mails(to: string): Promise<Array<{ subject: string; body: { text: string; html: string }; destination: { to: string[] } }>> {
   const store = (await (await fetch(`${services.sesEndpoint}/store`)).json()) as { emails: Array<{ destination: { to: string[] } }> }
@@ -187,69 +191,96 @@ t.test('bad requests are 400/404 with a code, and nothing is queued or stored', 
   for (const queue of ['export-segment', 'export-assemble', 'email'] as const) {
     const q = new Queue(queue, { connection: redis, prefix: keys.queuePrefix })
     const counts = await q.getJobCounts()
-    t.equal(Object.values(counts).reduce((a, b) => a + b, 0), 0, `nothing queued on ${queue}`)
+    t.equal(
+      Object.values(counts).reduce((a, b) => a + b, 0),
+      0,
+      `nothing queued on ${queue}`,
+    )
   }
   t.equal(await redis.exists(keys.exportHistory), 0, 'no export stored')
   t.same((await api.inject({ url: '/exports', headers: auth('export') })).json(), { exports: [], cursor: null })
 })
 
-t.test('SSE: current state first, progress rising to 100 then completed; a reconnect to another replica with Last-Event-ID gets only what it missed', async (t) => {
-  // Closed by the test itself, mid-export.
-  const replicaA = await buildApp(testConfig(viaProxy, overrides))
-  t.teardown(() => replicaA.close().catch(() => {}))
-  const replicaB = await build(t, viaProxy, overrides)
-  const [urlA, urlB] = [await listen(replicaA), await listen(replicaB)]
-  proxy.setFaults({ latencyMs: 15 })
-  t.teardown(() => proxy.setFaults({}))
-  const id = await create(app, { table: 'orders', format: 'jsonl' })
+t.test(
+  'SSE: current state first, progress rising to 100 then completed; a reconnect to another replica with Last-Event-ID gets only what it missed',
+  async (t) => {
+    // Closed by the test itself, mid-export.
+    const replicaA = await buildApp(testConfig(viaProxy, overrides))
+    t.teardown(() => replicaA.close().catch(() => {}))
+    const replicaB = await build(t, viaProxy, overrides)
+    const [urlA, urlB] = [await listen(replicaA), await listen(replicaB)]
+    proxy.setFaults({ latencyMs: 15 })
+    t.teardown(() => proxy.setFaults({}))
+    const id = await create(app, { table: 'orders', format: 'jsonl' })
 
-  const steady = follow(`${urlB}/exports/${id}/events`)
-  // This one starts on replica A; when A goes away mid-export it reconnects, on its own, to B.
-  const moving = follow(`${urlA}/exports/${id}/events`, { route: (n, url) => (n === 0 ? url : new URL(`${urlB}${url.pathname}`)) })
-  await waitFor('a few progress events', async () => moving.events.length >= 3)
-  await replicaA.close()
-  await Promise.all([steady.done, moving.done])
-  proxy.setFaults({})
+    const steady = follow(`${urlB}/exports/${id}/events`)
+    // This one starts on replica A; when A goes away mid-export it reconnects, on its own, to B.
+    const moving = follow(`${urlA}/exports/${id}/events`, { route: (n, url) => (n === 0 ? url : new URL(`${urlB}${url.pathname}`)) })
+    await waitFor('a few progress events', async () => moving.events.length >= 3)
+    await replicaA.close()
+    await Promise.all([steady.done, moving.done])
+    proxy.setFaults({})
 
-  const stored = await createExportStore({ redis, keys: createRedisKeys(prefix) }).events(id)
-  const [first, ...rest] = steady.events
-  t.equal(first!.type, 'progress', 'the current state comes first')
-  t.ok(['queued', 'processing'].includes(first!.data.status))
-  const after = stored.findIndex((e) => e.id === first!.id)
-  t.ok(after >= 0, 'the state carries the id of the latest event')
-  t.same(rest.map((e) => e.id), stored.slice(after + 1).map((e) => e.id), 'then every later event, once, in order')
-  const progress = steady.events.map((e) => e.data.progress)
-  t.same(progress, [...progress].sort((a, b) => a - b), 'progress never goes down')
-  t.ok(new Set(progress).size >= 5, `progress rose in steps: ${[...new Set(progress)].join(', ')}`)
-  const last = steady.events.at(-1)!
-  t.same([last.type, last.data.status, last.data.progress, last.data.processedItems], ['completed', 'completed', 100, ORDERS])
-  t.match(last.data.download, new RegExp(`^/exports/${id}/download\\?token=`))
+    const stored = await createExportStore({ redis, keys: createRedisKeys(prefix) }).events(id)
+    const [first, ...rest] = steady.events
+    t.equal(first!.type, 'progress', 'the current state comes first')
+    t.ok(['queued', 'processing'].includes(first!.data.status))
+    const after = stored.findIndex((e) => e.id === first!.id)
+    t.ok(after >= 0, 'the state carries the id of the latest event')
+    t.same(
+      rest.map((e) => e.id),
+      stored.slice(after + 1).map((e) => e.id),
+      'then every later event, once, in order',
+    )
+    const progress = steady.events.map((e) => e.data.progress)
+    t.same(
+      progress,
+      [...progress].sort((a, b) => a - b),
+      'progress never goes down',
+    )
+    t.ok(new Set(progress).size >= 5, `progress rose in steps: ${[...new Set(progress)].join(', ')}`)
+    const last = steady.events.at(-1)!
+    t.same([last.type, last.data.status, last.data.progress, last.data.processedItems], ['completed', 'completed', 100, ORDERS])
+    t.match(last.data.download, new RegExp(`^/exports/${id}/download\\?token=`))
 
-  t.equal(moving.requests.length, 2, 'the moving client reconnected once')
-  const lastSeenOnA = moving.requests[1]!
-  t.ok(lastSeenOnA, 'and sent Last-Event-ID')
-  const onB = moving.events.slice(moving.events.findIndex((e) => e.id === lastSeenOnA) + 1)
-  const missed = stored.slice(stored.findIndex((e) => e.id === lastSeenOnA) + 1)
-  t.same(onB.map((e) => e.id), missed.map((e) => e.id), 'replica B sent exactly the events after it: no state, no repeat')
-  t.equal(new Set(moving.events.map((e) => e.id)).size, moving.events.length, 'no event twice')
-  t.equal(moving.events.at(-1)!.type, 'completed')
+    t.equal(moving.requests.length, 2, 'the moving client reconnected once')
+    const lastSeenOnA = moving.requests[1]!
+    t.ok(lastSeenOnA, 'and sent Last-Event-ID')
+    const onB = moving.events.slice(moving.events.findIndex((e) => e.id === lastSeenOnA) + 1)
+    const missed = stored.slice(stored.findIndex((e) => e.id === lastSeenOnA) + 1)
+    t.same(
+      onB.map((e) => e.id),
+      missed.map((e) => e.id),
+      'replica B sent exactly the events after it: no state, no repeat',
+    )
+    t.equal(new Set(moving.events.map((e) => e.id)).size, moving.events.length, 'no event twice')
+    t.equal(moving.events.at(-1)!.type, 'completed')
 
-  // Replay from any earlier id, on a finished export, then the stream ends.
-  const middle = stored[Math.floor(stored.length / 2)]!
-  const replay = follow(`${urlB}/exports/${id}/events`, { lastEventId: middle.id })
-  await replay.done
-  t.same(replay.events.map((e) => e.id), stored.slice(stored.indexOf(middle) + 1).map((e) => e.id), 'replay after a middle id')
-  const late = follow(`${urlB}/exports/${id}/events`)
-  await late.done
-  t.same(late.events.map((e) => [e.type, e.data.progress]), [['completed', 100]], 'a finished export: its state, then the end')
-  const already = await fetch(`${urlB}/exports/${id}/events`, { headers: { ...auth('export'), 'last-event-id': stored.at(-1)!.id } })
-  t.equal(already.status, 204, 'a client that has the terminal event is told to stop (204)')
+    // Replay from any earlier id, on a finished export, then the stream ends.
+    const middle = stored[Math.floor(stored.length / 2)]!
+    const replay = follow(`${urlB}/exports/${id}/events`, { lastEventId: middle.id })
+    await replay.done
+    t.same(
+      replay.events.map((e) => e.id),
+      stored.slice(stored.indexOf(middle) + 1).map((e) => e.id),
+      'replay after a middle id',
+    )
+    const late = follow(`${urlB}/exports/${id}/events`)
+    await late.done
+    t.same(
+      late.events.map((e) => [e.type, e.data.progress]),
+      [['completed', 100]],
+      'a finished export: its state, then the end',
+    )
+    const already = await fetch(`${urlB}/exports/${id}/events`, { headers: { ...auth('export'), 'last-event-id': stored.at(-1)!.id } })
+    t.equal(already.status, 204, 'a client that has the terminal event is told to stop (204)')
 
-  const json = await replicaB.inject({ url: `/exports/${id}/events`, headers: { ...auth('export'), accept: 'application/json' } })
-  t.same([json.statusCode, json.json().code], [406, 'DC_ERR_NOT_ACCEPTABLE'])
-  t.equal((await replicaB.inject({ url: '/exports/missing/events', headers: auth('export') })).json().code, 'DC_ERR_EXPORT_NOT_FOUND')
-  t.equal((await replicaB.inject({ url: `/exports/${id}/events`, headers: auth('read') })).statusCode, 403)
-})
+    const json = await replicaB.inject({ url: `/exports/${id}/events`, headers: { ...auth('export'), accept: 'application/json' } })
+    t.same([json.statusCode, json.json().code], [406, 'DC_ERR_NOT_ACCEPTABLE'])
+    t.equal((await replicaB.inject({ url: '/exports/missing/events', headers: auth('export') })).json().code, 'DC_ERR_EXPORT_NOT_FOUND')
+    t.equal((await replicaB.inject({ url: `/exports/${id}/events`, headers: auth('read') })).statusCode, 403)
+  },
+)
 
 t.test('SSE: a keep-alive comment every SSE_KEEPALIVE_MS while nothing happens', async (t) => {
   // No worker serves this prefix, so the export stays queued and the stream stays quiet.
@@ -275,8 +306,14 @@ t.test('SSE: a keep-alive comment every SSE_KEEPALIVE_MS while nothing happens',
   // The k-th comment is due k intervals after the stream opened: never sooner (timers do not fire early; 2 ms
   // for clock rounding), later by whatever a busy machine adds, for which 1.5 s is generous. The 30 s default
   // or a comment per event loop turn would fail one of these.
-  t.ok(beats.every((at, k) => at >= (k + 1) * KEEPALIVE_MS - 2), 'not before the configured interval')
-  t.ok(beats.every((at, k) => at < (k + 1) * KEEPALIVE_MS + 1500), 'at the configured interval')
+  t.ok(
+    beats.every((at, k) => at >= (k + 1) * KEEPALIVE_MS - 2),
+    'not before the configured interval',
+  )
+  t.ok(
+    beats.every((at, k) => at < (k + 1) * KEEPALIVE_MS + 1500),
+    'at the configured interval',
+  )
   const gauge = async () => (await quiet.metrics.sseConnections.get()).values[0]?.value
   t.equal(await gauge(), 1, 'the open stream is counted in dynacache_sse_connections')
   await quiet.inject({ method: 'DELETE', url: `/exports/${id}`, headers: auth('export') })
@@ -393,25 +430,36 @@ t.test('cancel mid-export: cancelled at once, segments stop within seconds, no f
 
   const segments = new Queue('export-segment', { connection: redis, prefix: createRedisKeys(prefix).queuePrefix })
   t.teardown(() => segments.close())
-  await waitFor('every segment job to stop', async () => {
-    const states = await Promise.all([0, 1, 2, 3].map(async (s) => (await segments.getJob(`${id}-${s}`))?.getState()))
-    return states.every((s) => s === 'completed')
-  }, 10_000)
+  await waitFor(
+    'every segment job to stop',
+    async () => {
+      const states = await Promise.all([0, 1, 2, 3].map(async (s) => (await segments.getJob(`${id}-${s}`))?.getState()))
+      return states.every((s) => s === 'completed')
+    },
+    10_000,
+  )
   const stoppedMs = Date.now() - cancelledAt
   t.ok(stoppedMs < 5000, `segments stopped ${stoppedMs} ms after the cancel`)
   const scans = proxy.count('Scan', 'orders')
   await sleep(600)
   t.equal(proxy.count('Scan', 'orders'), scans, 'no Scan after that')
   const results = await Promise.all([0, 1, 2, 3].map(async (s) => (await segments.getJob(`${id}-${s}`))!.returnvalue))
-  t.ok(results.every((r) => r.stopped === 'cancelled'), 'each segment saw the cancel')
-  await waitFor('the partial output to go', async () => {
-    try {
-      await readdir(join(exportDir, prefix, id))
-      return false
-    } catch {
-      return true
-    }
-  }, 10_000)
+  t.ok(
+    results.every((r) => r.stopped === 'cancelled'),
+    'each segment saw the cancel',
+  )
+  await waitFor(
+    'the partial output to go',
+    async () => {
+      try {
+        await readdir(join(exportDir, prefix, id))
+        return false
+      } catch {
+        return true
+      }
+    },
+    10_000,
+  )
   t.pass('no files left')
   const after = await view(app, id)
   t.same([after.status, after.download], ['cancelled', null])
@@ -428,17 +476,10 @@ t.test('a stopping worker hands its segment back at the checkpoint; the next run
   const api = await build(t, services, cfg)
   const config = testConfig(services, cfg)
   const logger = createLogger(testConfig(services, { LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent' }), 'worker')
-  const keys = createRedisKeys(own)
-  const producers = createQueueProducers(redis, keys.queuePrefix)
-  const clients = createDynamoClients(config)
-  const gateway = createConfiguredGateway({ config, dynamo: clients, redis, keys, priority: 'background', logger })
-  const cache = createCacheService({ config, redis, keys, gateway, queues: producers, logger })
-  t.teardown(async () => {
-    await cache.close()
-    await producers.close()
-    clients.close()
-  })
-  const segment = createExportSegmentProcessor({ config, redis, keys, dynamo: clients, gateway, queues: producers, logger, cache })
+  const deps = createWorkerDeps(config, logger)
+  t.teardown(() => deps.close())
+  const { keys, queues: producers } = deps
+  const segment = createExportSegmentProcessor(deps)
   const stopping = new AbortController()
   stopping.abort()
   // A worker whose jobs were cancelled because it is shutting down.
@@ -493,7 +534,10 @@ t.test('history: newest first, paginated with a signed cursor, filtered by statu
   t.same(seen, [...ids].reverse(), 'every export once, newest first')
   t.equal(pages, 3)
   const cancelled = (await api.inject({ url: '/exports?status=cancelled', headers: auth('export') })).json()
-  t.same(cancelled.exports.map((e: { id: string }) => e.id), [ids[3], ids[1]])
+  t.same(
+    cancelled.exports.map((e: { id: string }) => e.id),
+    [ids[3], ids[1]],
+  )
   const first = (await api.inject({ url: '/exports?limit=1', headers: auth('export') })).json()
   t.equal(first.exports[0].links.self, `/exports/${ids[4]}`)
   const tampered = await api.inject({ url: `/exports?cursor=${first.cursor.slice(0, -3)}abc`, headers: auth('export') })
@@ -528,25 +572,46 @@ t.test('S3 storage: index + filter export, gzip CSV through a multipart upload, 
   const rows = parseCsv(gunzipSync(res.rawPayload).toString())
   t.same(rows[0], ['PK', 'SK', 'status', 'note', 'qty'], 'table keys, index keys, then the rest')
   const sks = rows.slice(1).map((r) => Number(r[1]))
-  t.same([...sks].sort((a, b) => a - b), expected, 'every matching item exactly once')
-  t.ok(rows.slice(1).every((r) => r[2] === STATUSES[Number(r[1]) % 3]), 'index key column right')
-  t.ok(rows.slice(1).filter((r) => Number(r[1]) % 7 === 0).every((r) => r[3]!.startsWith("'=note")), 'formula cells neutralised')
+  t.same(
+    [...sks].sort((a, b) => a - b),
+    expected,
+    'every matching item exactly once',
+  )
+  t.ok(
+    rows.slice(1).every((r) => r[2] === STATUSES[Number(r[1]) % 3]),
+    'index key column right',
+  )
+  t.ok(
+    rows
+      .slice(1)
+      .filter((r) => Number(r[1]) % 7 === 0)
+      .every((r) => r[3]!.startsWith("'=note")),
+    'formula cells neutralised',
+  )
 
   const objects = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${own}/` }))
-  t.same(objects.Contents?.map((o) => o.Key), [`${own}/${id}/export.csv.gz`], 'only the file is left: parts removed')
+  t.same(
+    objects.Contents?.map((o) => o.Key),
+    [`${own}/${id}/export.csv.gz`],
+    'only the file is left: parts removed',
+  )
   t.equal(objects.Contents?.[0]?.Size, done.bytes)
 
   const cancelled = await create(api, { table: 'orders', format: 'jsonl' })
   await api.inject({ method: 'DELETE', url: `/exports/${cancelled}`, headers: auth('export') })
   await finished(api, cancelled)
-  await waitFor('the cancelled export to leave nothing', async () => {
-    const left = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${own}/${cancelled}/` }))
-    return (left.KeyCount ?? 0) === 0
-  }, 10_000)
+  await waitFor(
+    'the cancelled export to leave nothing',
+    async () => {
+      const left = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: `${own}/${cancelled}/` }))
+      return (left.KeyCount ?? 0) === 0
+    },
+    10_000,
+  )
   t.pass('a cancelled export leaves nothing in the bucket')
 })
 
-t.test("an export whose table is denied later answers like a missing export on every export route", async (t) => {
+t.test('an export whose table is denied later answers like a missing export on every export route', async (t) => {
   const id = await create(app, { table: 'users', format: 'jsonl' })
   const done = await finished(app, id)
   t.equal(done.status, 'completed')
@@ -568,7 +633,10 @@ t.test("an export whose table is denied later answers like a missing export on e
     t.equal(denied.body.replaceAll(id, missing), absent.body, `${method} ${url(':id')}: the same body as a missing export`)
   }
   const listed = (await denying.inject({ url: '/exports?limit=100', headers: auth('export') })).json().exports as View[]
-  t.notOk(listed.some((e) => e.id === id), 'left out of the history')
+  t.notOk(
+    listed.some((e) => e.id === id),
+    'left out of the history',
+  )
   t.equal((await view(app, id)).status, 'completed', 'untouched: the first deployment still sees it')
 })
 
@@ -579,7 +647,11 @@ t.test('retention: one clean-up schedule fleet-wide; exports finished over JOB_R
   const second = startEntry(t, 'src/workers/main.ts', configEnv(testConfig(viaProxy, { ...overrides, LOG_LEVEL: 'info' })))
   await waitForLog(second, /worker\.started/)
   const schedulers = await cleanup.getJobSchedulers()
-  t.same(schedulers.map((s) => s.key), [EXPORT_CLEANUP_SCHEDULER_ID], 'two workers, one schedule')
+  t.same(
+    schedulers.map((s) => s.key),
+    [EXPORT_CLEANUP_SCHEDULER_ID],
+    'two workers, one schedule',
+  )
   t.equal(schedulers[0]!.every, 3600_000, 'hourly')
   await second.stop()
   // The fleet's own scheduled run would race the one this test drives with its own clock: hold it.
@@ -591,8 +663,18 @@ t.test('retention: one clean-up schedule fleet-wide; exports finished over JOB_R
   const DAY = 24 * 3600_000
   const now = Date.now()
   const old = (id: string, over: Partial<ExportRecord>): ExportRecord => ({
-    id, table: 'users', format: 'csv', gzip: false, status: 'completed', progress: 100, processedItems: 1, scannedItems: 1,
-    expectedItems: 0, segments: 1, createdAt: now - 40 * DAY, ...over,
+    id,
+    table: 'users',
+    format: 'csv',
+    gzip: false,
+    status: 'completed',
+    progress: 100,
+    processedItems: 1,
+    scannedItems: 1,
+    expectedItems: 0,
+    segments: 1,
+    createdAt: now - 40 * DAY,
+    ...over,
   })
   await store.create(old('old-done', { completedAt: now - 39 * DAY, file: 'export.csv', bytes: 4 }))
   await store.create(old('old-running', { status: 'processing', progress: 50 }))

@@ -24,9 +24,16 @@ const item = (i: number, shift: number): Item => ({
   ...(i % 3 === 0 ? { x: { BOOL: true } } : {}),
   bin: { B: new Uint8Array([i % 4]) },
 })
-for (const [table, shift] of [['filtA', 0], ['filtB', 1]] as const) {
+for (const [table, shift] of [
+  ['filtA', 0],
+  ['filtB', 1],
+] as const) {
   await createTable(dynamo, table, { PK: 'S', SK: 'N' })
-  await putItems(dynamo, table, Array.from({ length: 60 }, (_, i) => item(i, shift)))
+  await putItems(
+    dynamo,
+    table,
+    Array.from({ length: 60 }, (_, i) => item(i, shift)),
+  )
 }
 
 const app = await build(t, { ...services, dynamoEndpoint: proxy.endpoint })
@@ -36,7 +43,12 @@ const enc = (filter: unknown) => encodeURIComponent(typeof filter === 'string' ?
 // Each filter with the same condition written by hand for DynamoDB.
 const CASES: Array<{ filter: unknown; expression: string; names: Record<string, string>; values: Item }> = [
   {
-    filter: { or: [{ attr: 'status', op: 'eq', value: 'open' }, { attr: 'n', op: 'gt', value: 40 }] },
+    filter: {
+      or: [
+        { attr: 'status', op: 'eq', value: 'open' },
+        { attr: 'n', op: 'gt', value: 40 },
+      ],
+    },
     expression: '#s = :open OR #n > :forty',
     names: { '#s': 'status', '#n': 'n' },
     values: { ':open': { S: 'open' }, ':forty': { N: '40' } },
@@ -54,13 +66,26 @@ const CASES: Array<{ filter: unknown; expression: string; names: Record<string, 
     values: { ':a': { S: 'open' }, ':b': { S: 'lost' } },
   },
   {
-    filter: [{ attr: 'tags', op: 'ge', size: true, value: 2 }, { attr: 'n', op: 'attribute_type', value: 'N' }],
+    filter: [
+      { attr: 'tags', op: 'ge', size: true, value: 2 },
+      { attr: 'n', op: 'attribute_type', value: 'N' },
+    ],
     expression: 'size(#t) >= :two AND attribute_type(#n, :type)',
     names: { '#t': 'tags', '#n': 'n' },
     values: { ':two': { N: '2' }, ':type': { S: 'N' } },
   },
   {
-    filter: { and: [{ or: [{ attr: 'x', op: 'exists' }, { attr: 'n', op: 'attribute_type', value: 'S' }] }, { not: { attr: 'status', op: 'eq', value: 'shipped' } }] },
+    filter: {
+      and: [
+        {
+          or: [
+            { attr: 'x', op: 'exists' },
+            { attr: 'n', op: 'attribute_type', value: 'S' },
+          ],
+        },
+        { not: { attr: 'status', op: 'eq', value: 'shipped' } },
+      ],
+    },
     expression: '(attribute_exists(#x) OR attribute_type(#n, :s)) AND NOT #st = :shipped',
     names: { '#x': 'x', '#n': 'n', '#st': 'status' },
     values: { ':s': { S: 'S' }, ':shipped': { S: 'shipped' } },
@@ -72,7 +97,15 @@ const CASES: Array<{ filter: unknown; expression: string; names: Record<string, 
     values: { ':b3': { N: `${BIG}3` }, ':b7': { N: `${BIG}7` }, ':zero': { B: new Uint8Array([0]) } },
   },
   {
-    filter: [{ attr: 'tags', op: 'eq', size: true, value: 0 }, { or: [{ attr: 'status', op: 'ne', value: 'held' }, { attr: 'x', op: 'not_exists' }] }],
+    filter: [
+      { attr: 'tags', op: 'eq', size: true, value: 0 },
+      {
+        or: [
+          { attr: 'status', op: 'ne', value: 'held' },
+          { attr: 'x', op: 'not_exists' },
+        ],
+      },
+    ],
     expression: 'size(#t) = :zero AND (#s <> :held OR attribute_not_exists(#x))',
     names: { '#t': 'tags', '#s': 'status', '#x': 'x' },
     values: { ':zero': { N: '0' }, ':held': { S: 'held' } },
@@ -82,13 +115,15 @@ const CASES: Array<{ filter: unknown; expression: string; names: Record<string, 
 t.test('OR, IN, NOT, size and attribute_type filters match what DynamoDB returns for the same expression', async (t) => {
   for (const table of ['filtA', 'filtB']) {
     for (const c of CASES) {
-      const direct = await dynamo.send(new QueryCommand({
-        TableName: table,
-        KeyConditionExpression: '#pk = :pk',
-        FilterExpression: c.expression,
-        ExpressionAttributeNames: { '#pk': 'PK', ...c.names },
-        ExpressionAttributeValues: { ':pk': { S: 'p' }, ...c.values },
-      }))
+      const direct = await dynamo.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: '#pk = :pk',
+          FilterExpression: c.expression,
+          ExpressionAttributeNames: { '#pk': 'PK', ...c.names },
+          ExpressionAttributeValues: { ':pk': { S: 'p' }, ...c.values },
+        }),
+      )
       t.ok((direct.Items ?? []).length > 0 && (direct.Items ?? []).length < 60, `${c.expression}: a real selection (${direct.Items?.length})`)
       const url = `/tables/${table}/query?pk=p&limit=1000&view=typed&filter=${enc(c.filter)}`
       const miss = await get(url)

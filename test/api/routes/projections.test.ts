@@ -9,7 +9,10 @@ const services = await startServices(t)
 const proxy = await startDynamoProxy(services.dynamoEndpoint)
 t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
-for (const [table, tag] of [['projA', 'A'], ['projB', 'B']] as const) {
+for (const [table, tag] of [
+  ['projA', 'A'],
+  ['projB', 'B'],
+] as const) {
   await createTable(dynamo, table, { PK: 'S', SK: 'S' }, { byStatus: { status: 'S', SK: 'S' } })
   await putItems(dynamo, table, [
     { ...everyTypeItem({ PK: { S: 'p' }, SK: { S: 's1' } }), status: { S: 'open' }, tags: { L: [{ S: `${tag}0` }, { S: `${tag}1` }] }, who: { S: tag } },
@@ -78,7 +81,14 @@ t.test('fields are part of the identity: per table, per list; spacing does not m
   const scanA = (await get('/tables/projA/items?fields=other')).json()
   const scanB = await get('/tables/projB/items?fields=other')
   t.equal(scanB.headers['x-cache'], 'MISS')
-  t.same(scanA.items, [{ PK: 'p', SK: 's1' }, { PK: 'p', SK: 's2', other: 'x' }], 'an item without the path keeps its keys')
+  t.same(
+    scanA.items,
+    [
+      { PK: 'p', SK: 's1' },
+      { PK: 'p', SK: 's2', other: 'x' },
+    ],
+    'an item without the path keeps its keys',
+  )
 })
 
 t.test('cursors still page through a projected scan', async (t) => {

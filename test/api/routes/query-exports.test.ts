@@ -85,7 +85,7 @@ t.test('a query export of one partition with 3 chosen columns: exactly those col
   const rows = parseCsv(await download(done.id))
   t.same(rows[0], ['note', 'SK', 'tags[0]'], 'the header is the chosen fields, in their order')
   const expected = Array.from({ length: PER_CUSTOMER }, (_, k) => 3 + k * CUSTOMERS).map((i) => [`qe-orders note ${i}`, String(i), `t${i % 3}`])
-  t.same(rows.slice(1), expected, "every item of partition c3 of this table, in sort-key order, and nothing else")
+  t.same(rows.slice(1), expected, 'every item of partition c3 of this table, in sort-key order, and nothing else')
   t.equal(done.processedItems, PER_CUSTOMER)
 })
 
@@ -120,7 +120,12 @@ t.test('a scan export can choose columns too', async (t) => {
 })
 
 t.test('an export takes the filter grammar of reads: an or group with in, as an object or as JSON text', async (t) => {
-  const filter = { or: [{ attr: 'qty', op: 'in', value: [1, 2] }, { attr: 'note', op: 'eq', value: 'qe-orders note 3' }] }
+  const filter = {
+    or: [
+      { attr: 'qty', op: 'in', value: [1, 2] },
+      { attr: 'note', op: 'eq', value: 'qe-orders note 3' },
+    ],
+  }
   for (const given of [filter, JSON.stringify(filter)]) {
     const res = await post({ table: 'qe-orders', format: 'jsonl', query: { pk: 'c3' }, filter: given, fields: 'SK,qty' })
     t.equal(res.statusCode, 202, res.body)
@@ -138,7 +143,11 @@ t.test('bad input is 400 with its code before anything is stored or queued', asy
   const cases: Array<[string, object, string]> = [
     ['an unknown index', { table: 'qe-orders', format: 'csv', index: 'nope', query: { pk: 'c1' } }, 'DC_ERR_INDEX_NOT_FOUND'],
     ['a bad filter', { table: 'qe-orders', format: 'csv', query: { pk: 'c1' }, filter: '[{"attr":"qty","op":"zz","value":1}]' }, 'DC_ERR_INVALID_FILTER'],
-    ['a filter on the queried key', { table: 'qe-orders', format: 'csv', query: { pk: 'c1' }, filter: [{ attr: 'PK', op: 'eq', value: 'x' }] }, 'DC_ERR_INVALID_FILTER'],
+    [
+      'a filter on the queried key',
+      { table: 'qe-orders', format: 'csv', query: { pk: 'c1' }, filter: [{ attr: 'PK', op: 'eq', value: 'x' }] },
+      'DC_ERR_INVALID_FILTER',
+    ],
     ['200 fields', { table: 'qe-orders', format: 'csv', query: { pk: 'c1' }, fields: Array.from({ length: 200 }, (_, i) => `a${i}`) }, 'DC_ERR_VALIDATION'],
     ['a malformed field', { table: 'qe-orders', format: 'csv', fields: ['a..b'] }, 'DC_ERR_VALIDATION'],
     ['a repeated field', { table: 'qe-orders', format: 'csv', fields: 'a,b,a' }, 'DC_ERR_VALIDATION'],
@@ -155,39 +164,51 @@ t.test('bad input is 400 with its code before anything is stored or queued', asy
   t.same(await storedKeys(), before, 'no record, history entry or job was stored')
 })
 
-t.test('a query export is resumable: a worker stopped mid-way hands it back at its checkpoint (the LastEvaluatedKey); the next one finishes it, each item once', async (t) => {
-  const proxy = await startDynamoProxy(services.dynamoEndpoint, { latencyMs: 60 })
-  t.teardown(() => proxy.close())
-  const viaProxy: TestServices = { ...services, dynamoEndpoint: proxy.endpoint }
-  const own = { ...overrides, REDIS_PREFIX: uniquePrefix(), EXPORT_PAGE_LIMIT: '5' }
-  const api = await build(t, viaProxy, own)
-  const logger = createLogger(testConfig(viaProxy, own), 'worker')
-  const first = await startWorkerFleet(testConfig(viaProxy, own), logger)
-  const res = await api.inject({ method: 'POST', url: '/exports', headers: auth('export'), payload: { table: 'qe-orders', format: 'csv', query: { pk: 'c5' }, fields: ['SK', 'PK', 'copy'] } })
-  t.equal(res.statusCode, 202, res.body)
-  const id = res.json().id as string
-  const seg = createRedisKeys(own.REDIS_PREFIX).exportRecord(id, 'seg')
-  const checkpoint = async () => {
-    const raw = await redis.hget(seg, 'cp:0')
-    return raw ? (JSON.parse(raw) as Checkpoint) : undefined
-  }
-  await waitFor('3 pages committed', async () => ((await checkpoint())?.pages ?? 0) >= 3)
-  await first.close(5000)
-  const handedBack = (await checkpoint())!
-  t.notOk(handedBack.done, `stopped after ${handedBack.pages} of 12 pages`)
-  t.ok(handedBack.key, 'the checkpoint holds the LastEvaluatedKey to continue from')
+t.test(
+  'a query export is resumable: a worker stopped mid-way hands it back at its checkpoint (the LastEvaluatedKey); the next one finishes it, each item once',
+  async (t) => {
+    const proxy = await startDynamoProxy(services.dynamoEndpoint, { latencyMs: 60 })
+    t.teardown(() => proxy.close())
+    const viaProxy: TestServices = { ...services, dynamoEndpoint: proxy.endpoint }
+    const own = { ...overrides, REDIS_PREFIX: uniquePrefix(), EXPORT_PAGE_LIMIT: '5' }
+    const api = await build(t, viaProxy, own)
+    const logger = createLogger(testConfig(viaProxy, own), 'worker')
+    const first = await startWorkerFleet(testConfig(viaProxy, own), logger)
+    const res = await api.inject({
+      method: 'POST',
+      url: '/exports',
+      headers: auth('export'),
+      payload: { table: 'qe-orders', format: 'csv', query: { pk: 'c5' }, fields: ['SK', 'PK', 'copy'] },
+    })
+    t.equal(res.statusCode, 202, res.body)
+    const id = res.json().id as string
+    const seg = createRedisKeys(own.REDIS_PREFIX).exportRecord(id, 'seg')
+    const checkpoint = async () => {
+      const raw = await redis.hget(seg, 'cp:0')
+      return raw ? (JSON.parse(raw) as Checkpoint) : undefined
+    }
+    await waitFor('3 pages committed', async () => ((await checkpoint())?.pages ?? 0) >= 3)
+    await first.close(5000)
+    const handedBack = (await checkpoint())!
+    t.notOk(handedBack.done, `stopped after ${handedBack.pages} of 12 pages`)
+    t.ok(handedBack.key, 'the checkpoint holds the LastEvaluatedKey to continue from')
 
-  const second = await startWorkerFleet(testConfig(viaProxy, own), logger)
-  t.teardown(() => second.close(2000))
-  const done = await finished(api, id)
-  t.equal(done.status, 'completed', done.error ?? '')
-  const final = (await checkpoint())!
-  t.ok(final.resumes >= 1, 'the segment was resumed, not restarted')
-  const res2 = await api.inject({ url: `/exports/${id}/download`, headers: auth('export') })
-  const rows = parseCsv(res2.body)
-  t.same(rows[0], ['SK', 'PK', 'copy'])
-  t.same(rows.slice(1), Array.from({ length: PER_CUSTOMER }, (_, k) => [String(5 + k * CUSTOMERS), 'c5', '0']), 'every item of the partition exactly once, in order')
-  const queries = proxy.count('Query', 'qe-orders')
-  t.ok(queries <= final.pages + 2, `${queries} Queries for ${final.pages} pages: only the pages in flight were read again`)
-  t.equal(proxy.count('Scan', 'qe-orders'), 0, 'a query export never scans')
-})
+    const second = await startWorkerFleet(testConfig(viaProxy, own), logger)
+    t.teardown(() => second.close(2000))
+    const done = await finished(api, id)
+    t.equal(done.status, 'completed', done.error ?? '')
+    const final = (await checkpoint())!
+    t.ok(final.resumes >= 1, 'the segment was resumed, not restarted')
+    const res2 = await api.inject({ url: `/exports/${id}/download`, headers: auth('export') })
+    const rows = parseCsv(res2.body)
+    t.same(rows[0], ['SK', 'PK', 'copy'])
+    t.same(
+      rows.slice(1),
+      Array.from({ length: PER_CUSTOMER }, (_, k) => [String(5 + k * CUSTOMERS), 'c5', '0']),
+      'every item of the partition exactly once, in order',
+    )
+    const queries = proxy.count('Query', 'qe-orders')
+    t.ok(queries <= final.pages + 2, `${queries} Queries for ${final.pages} pages: only the pages in flight were read again`)
+    t.equal(proxy.count('Scan', 'qe-orders'), 0, 'a query export never scans')
+  },
+)

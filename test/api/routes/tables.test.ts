@@ -22,12 +22,15 @@ await putItems(dynamo, 'orders', [
     total: { N: String(i * 10) },
   })),
 ])
-await putItems(dynamo, 'users', Array.from({ length: 10 }, (_, i) => ({ id: { S: `u${i}` }, name: { S: `user ${i}` } })))
+await putItems(
+  dynamo,
+  'users',
+  Array.from({ length: 10 }, (_, i) => ({ id: { S: `u${i}` }, name: { S: `user ${i}` } })),
+)
 await putItems(dynamo, 'blobs', [{ id: { B: new Uint8Array([1, 2, 3]) }, v: { S: 'blob' } }])
 
 const app = await build(t, { ...services, dynamoEndpoint: proxy.endpoint }, { TABLES_DENY: 'blocked*' })
-const get = (url: string, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'GET', url, headers: { ...auth('read'), ...headers } })
+const get = (url: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url, headers: { ...auth('read'), ...headers } })
 
 const ROUTES = [
   '/tables',
@@ -67,7 +70,10 @@ t.test('what the routes return', async (t) => {
   t.same((await get('/tables')).json(), { tables: ['blobs', 'orders', 'users'] })
   const details = (await get('/tables/orders')).json()
   t.same(details.key, { partition: { name: 'PK', type: 'S' }, sort: { name: 'SK', type: 'S' } })
-  t.same(details.indexes.map((i: { name: string; kind: string }) => [i.name, i.kind]), [['byStatus', 'GSI']])
+  t.same(
+    details.indexes.map((i: { name: string; kind: string }) => [i.name, i.kind]),
+    [['byStatus', 'GSI']],
+  )
   t.equal(details.billingMode, 'PAY_PER_REQUEST')
 
   const item = await get('/tables/orders/items/c%231?sk=o%23001')
@@ -82,11 +88,18 @@ t.test('what the routes return', async (t) => {
   t.equal(q.count, 3)
   t.type(q.cursor, 'string')
   const next = (await get(`/tables/orders/query?pk=c%231&skOp=begins_with&sk=o%231&limit=3&cursor=${encodeURIComponent(q.cursor)}`)).json()
-  t.ok(next.items.every((i: { SK: string }) => i.SK > q.items[2].SK), 'the cursor continues after the last item')
+  t.ok(
+    next.items.every((i: { SK: string }) => i.SK > q.items[2].SK),
+    'the cursor continues after the last item',
+  )
 
   const desc = (await get('/tables/orders/query?pk=open&index=byStatus&skOp=ge&sk=100&order=desc')).json()
   const totals = desc.items.map((i: { total: number }) => i.total)
-  t.same(totals, [...totals].sort((a: number, b: number) => b - a), 'descending')
+  t.same(
+    totals,
+    [...totals].sort((a: number, b: number) => b - a),
+    'descending',
+  )
   t.ok(totals.every((n: number) => n >= 100))
   const filtered = (await get(ROUTES[8]!)).json()
   t.ok(filtered.items.length > 0 && filtered.items.every((i: { total: number }) => i.total > 300))
@@ -94,7 +107,9 @@ t.test('what the routes return', async (t) => {
   let all: unknown[] = []
   let cursor: string | null = null
   do {
-    const page: { items: unknown[]; cursor: string | null } = (await get(`/tables/users/items?limit=4${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)).json()
+    const page: { items: unknown[]; cursor: string | null } = (
+      await get(`/tables/users/items?limit=4${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
+    ).json()
     all = all.concat(page.items)
     cursor = page.cursor
   } while (cursor)

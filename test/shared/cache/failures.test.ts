@@ -31,10 +31,7 @@ t.test('stale-if-error: an expired entry is served when the load fails as unavai
 })
 
 t.test('stale-if-error covers throttling and an exhausted read budget too', async (t) => {
-  for (const failure of [
-    new errors.DC_ERR_DYNAMO_THROTTLED('orders'),
-    new errors.DC_ERR_BUDGET_EXHAUSTED('orders'),
-  ]) {
+  for (const failure of [new errors.DC_ERR_DYNAMO_THROTTLED('orders'), new errors.DC_ERR_BUDGET_EXHAUSTED('orders')]) {
     const { cache, clock, loader } = rig()
     await cache.get(items())
     clock.advance(TTL_MS)

@@ -5,48 +5,45 @@ import { bodyOf, items, rig, STALE_AT_MS, TTL_MS } from '../../helpers/read-cach
 // Freshness of a stored entry, on the fake clock: hit before ttl x STALE_THRESHOLD, stale (served,
 // refresh queued) from it, revalidated (loaded now) from ttl on.
 
-t.test(
-  'the boundaries: hit just before ttl x STALE_THRESHOLD, stale at it, revalidated at ttl',
-  async (t) => {
-    const { cache, clock, loader, refreshes } = rig()
-    const read = items()
-    const first = await cache.get(read)
-    t.equal(first.outcome, 'miss')
-    t.equal(first.createdAt, clock.start, 'createdAt is the injected clock')
-    t.equal(first.ttl, 60)
+t.test('the boundaries: hit just before ttl x STALE_THRESHOLD, stale at it, revalidated at ttl', async (t) => {
+  const { cache, clock, loader, refreshes } = rig()
+  const read = items()
+  const first = await cache.get(read)
+  t.equal(first.outcome, 'miss')
+  t.equal(first.createdAt, clock.start, 'createdAt is the injected clock')
+  t.equal(first.ttl, 60)
 
-    clock.set(clock.start + STALE_AT_MS - 1)
-    const hit = await cache.get(read)
-    t.equal(hit.outcome, 'hit', '1 ms before the stale point')
-    t.equal(hit.etag, first.etag)
-    t.ok(hit.gzip, 'a hit carries the stored gzip')
-    t.equal(refreshes.length, 0, 'no refresh for a fresh entry')
+  clock.set(clock.start + STALE_AT_MS - 1)
+  const hit = await cache.get(read)
+  t.equal(hit.outcome, 'hit', '1 ms before the stale point')
+  t.equal(hit.etag, first.etag)
+  t.ok(hit.gzip, 'a hit carries the stored gzip')
+  t.equal(refreshes.length, 0, 'no refresh for a fresh entry')
 
-    clock.set(clock.start + STALE_AT_MS)
-    const stale = await cache.get(read)
-    t.equal(stale.outcome, 'stale', 'at the stale point')
-    t.equal(stale.etag, first.etag, 'served the stored value at once')
-    t.equal(loader.count, 1, 'no load for a stale read')
-    t.equal(refreshes.length, 1, 'one refresh queued')
-    t.same(refreshes[0], { resource: read, id: resourceId(read) }, 'for this resource and its entry id')
+  clock.set(clock.start + STALE_AT_MS)
+  const stale = await cache.get(read)
+  t.equal(stale.outcome, 'stale', 'at the stale point')
+  t.equal(stale.etag, first.etag, 'served the stored value at once')
+  t.equal(loader.count, 1, 'no load for a stale read')
+  t.equal(refreshes.length, 1, 'one refresh queued')
+  t.same(refreshes[0], { resource: read, id: resourceId(read) }, 'for this resource and its entry id')
 
-    clock.set(clock.start + TTL_MS - 1)
-    t.equal((await cache.get(read)).outcome, 'stale', '1 ms before ttl')
-    t.equal(loader.count, 1)
+  clock.set(clock.start + TTL_MS - 1)
+  t.equal((await cache.get(read)).outcome, 'stale', '1 ms before ttl')
+  t.equal(loader.count, 1)
 
-    clock.set(clock.start + TTL_MS)
-    const revalidated = await cache.get(read)
-    t.equal(revalidated.outcome, 'revalidated', 'at ttl')
-    t.equal(loader.count, 2, 'loaded now')
-    t.equal(revalidated.createdAt, clock.start + TTL_MS)
-    t.equal(bodyOf(revalidated).n, 2, 'answers the new load')
-    t.not(revalidated.etag, first.etag)
+  clock.set(clock.start + TTL_MS)
+  const revalidated = await cache.get(read)
+  t.equal(revalidated.outcome, 'revalidated', 'at ttl')
+  t.equal(loader.count, 2, 'loaded now')
+  t.equal(revalidated.createdAt, clock.start + TTL_MS)
+  t.equal(bodyOf(revalidated).n, 2, 'answers the new load')
+  t.not(revalidated.etag, first.etag)
 
-    const after = await cache.get(read)
-    t.equal(after.outcome, 'hit', 'the revalidated entry is fresh again')
-    t.equal(after.etag, revalidated.etag)
-  },
-)
+  const after = await cache.get(read)
+  t.equal(after.outcome, 'hit', 'the revalidated entry is fresh again')
+  t.equal(after.etag, revalidated.etag)
+})
 
 t.test('Cache-Control: no-cache loads a fresh entry again and stores the new value', async (t) => {
   const { cache, clock, loader } = rig()
@@ -122,20 +119,17 @@ t.test('onOutcome sees one outcome per answered read', async (t) => {
   t.same(outcomes, ['miss', 'hit', 'stale', 'revalidated'])
 })
 
-t.test(
-  'the near cache applies the same boundaries, and a stale near copy falls through to Redis',
-  async (t) => {
-    // A near cache that remembers longer than the entry stays fresh, so only freshness can send a read on.
-    const { cache, clock, memory, refreshes } = rig({ near: { ttlMs: 10 * TTL_MS } })
-    const read = items()
-    await cache.get(read)
-    const readsAfterFill = memory.reads
-    clock.set(clock.start + STALE_AT_MS - 1)
-    t.equal((await cache.get(read)).outcome, 'hit')
-    t.equal(memory.reads, readsAfterFill, 'answered from memory')
-    clock.set(clock.start + STALE_AT_MS)
-    t.equal((await cache.get(read)).outcome, 'stale', 'Redis says stale')
-    t.equal(memory.reads, readsAfterFill + 1, 'asked Redis')
-    t.equal(refreshes.length, 1)
-  },
-)
+t.test('the near cache applies the same boundaries, and a stale near copy falls through to Redis', async (t) => {
+  // A near cache that remembers longer than the entry stays fresh, so only freshness can send a read on.
+  const { cache, clock, memory, refreshes } = rig({ near: { ttlMs: 10 * TTL_MS } })
+  const read = items()
+  await cache.get(read)
+  const readsAfterFill = memory.reads
+  clock.set(clock.start + STALE_AT_MS - 1)
+  t.equal((await cache.get(read)).outcome, 'hit')
+  t.equal(memory.reads, readsAfterFill, 'answered from memory')
+  clock.set(clock.start + STALE_AT_MS)
+  t.equal((await cache.get(read)).outcome, 'stale', 'Redis says stale')
+  t.equal(memory.reads, readsAfterFill + 1, 'asked Redis')
+  t.equal(refreshes.length, 1)
+})

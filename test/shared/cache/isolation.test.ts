@@ -28,10 +28,7 @@ t.test('resourceId: the table, the kind and every parameter are part of the iden
     resourceId({ table: 'x1y', kind: 'item', params: { pk: 'a', sk: 'b' } }),
     'a value cannot forge a separator',
   )
-  t.not(
-    resourceId({ table: 'x1y', kind: 'item', params: { pk: 'a\nb' } }),
-    resourceId({ table: 'x1y', kind: 'item', params: { pk: 'a', b: '' } }),
-  )
+  t.not(resourceId({ table: 'x1y', kind: 'item', params: { pk: 'a\nb' } }), resourceId({ table: 'x1y', kind: 'item', params: { pk: 'a', b: '' } }))
 })
 
 /** A loader whose answers name their table, and which holds every load open until released. */

@@ -99,29 +99,22 @@ t.test('addPlain keeps the entry’s age, and ignores an entry replaced or dropp
   t.equal(cache.get('a', 'id'), undefined, 'a dropped entry stays dropped')
 })
 
-t.test(
-  'the byte budget: the least recently used goes first; an entry over the budget is not kept',
-  async (t) => {
-    const { cache } = near(1000, 3 * (OVERHEAD + 100))
-    for (const id of ['1', '2', '3']) cache.set('a', id, entry(id, 100), cache.stamp('a'))
-    t.ok(cache.get('a', '1'), 'touch 1: 2 is now the oldest')
-    cache.set('a', '4', entry('4', 100), cache.stamp('a'))
-    t.equal(cache.get('a', '2'), undefined, 'evicted')
-    t.ok(cache.get('a', '1') && cache.get('a', '3') && cache.get('a', '4'))
-    cache.set('a', 'big', entry('big', 3 * (OVERHEAD + 100)), cache.stamp('a'))
-    t.equal(cache.get('a', 'big'), undefined, 'larger than the whole budget')
-    t.ok(cache.get('a', '1') && cache.get('a', '3') && cache.get('a', '4'), 'and it evicted nothing')
-    // The inflated body counts too.
-    const held = cache.get('a', '3')!
-    cache.addPlain('a', '3', held, Buffer.alloc(200))
-    t.equal(cache.get('a', '3')?.plain?.length, 200)
-    t.equal(
-      [cache.get('a', '1'), cache.get('a', '4')].filter(Boolean).length,
-      1,
-      'a plain body makes room like any other',
-    )
-  },
-)
+t.test('the byte budget: the least recently used goes first; an entry over the budget is not kept', async (t) => {
+  const { cache } = near(1000, 3 * (OVERHEAD + 100))
+  for (const id of ['1', '2', '3']) cache.set('a', id, entry(id, 100), cache.stamp('a'))
+  t.ok(cache.get('a', '1'), 'touch 1: 2 is now the oldest')
+  cache.set('a', '4', entry('4', 100), cache.stamp('a'))
+  t.equal(cache.get('a', '2'), undefined, 'evicted')
+  t.ok(cache.get('a', '1') && cache.get('a', '3') && cache.get('a', '4'))
+  cache.set('a', 'big', entry('big', 3 * (OVERHEAD + 100)), cache.stamp('a'))
+  t.equal(cache.get('a', 'big'), undefined, 'larger than the whole budget')
+  t.ok(cache.get('a', '1') && cache.get('a', '3') && cache.get('a', '4'), 'and it evicted nothing')
+  // The inflated body counts too.
+  const held = cache.get('a', '3')!
+  cache.addPlain('a', '3', held, Buffer.alloc(200))
+  t.equal(cache.get('a', '3')?.plain?.length, 200)
+  t.equal([cache.get('a', '1'), cache.get('a', '4')].filter(Boolean).length, 1, 'a plain body makes room like any other')
+})
 
 t.test('an inflated body that would not fit the budget is not added, and the entry stays', async (t) => {
   const { cache } = near(1000, OVERHEAD + 1000)
@@ -168,30 +161,27 @@ t.test('a Redis read overlapping dropTable is not kept', async (t) => {
   t.equal(nearCache.get(read.table, resourceId(read)), undefined, 'but not kept')
 })
 
-t.test(
-  'a load that started before dropTable is not kept; a read that starts after it loads anew and keeps its own value',
-  async (t) => {
-    const { cache, loader, memory, near: nearCache } = rig({ near: {} })
-    const read = items()
-    const id = resourceId(read)
-    loader.hold()
-    const first = cache.get(read)
-    await until('the load starts', () => loader.count === 1)
-    // The table changes and is invalidated while the load is in flight (DELETE /tables/:t/cache).
-    memory.invalidate(read.table)
-    nearCache!.dropTable(read.table)
-    const second = cache.get(read)
-    await until('the second read reaches the fill', () => memory.reads >= 3)
-    loader.release()
-    const [a, b] = await Promise.all([first, second])
-    t.equal(bodyOf(a).n, 1)
-    t.equal(b.collapsed, false, 'the second read did not join the load that began before the invalidation')
-    t.not(b.etag, a.etag, 'it answers a value loaded after the invalidation')
-    t.equal(nearCache!.get(read.table, id)?.etag, b.etag, 'only the post-invalidation value is in the near cache')
-    const third = await cache.get(read)
-    t.not(third.etag, a.etag, 'a read after the invalidation does not get the pre-invalidation value from memory')
-  },
-)
+t.test('a load that started before dropTable is not kept; a read that starts after it loads anew and keeps its own value', async (t) => {
+  const { cache, loader, memory, near: nearCache } = rig({ near: {} })
+  const read = items()
+  const id = resourceId(read)
+  loader.hold()
+  const first = cache.get(read)
+  await until('the load starts', () => loader.count === 1)
+  // The table changes and is invalidated while the load is in flight (DELETE /tables/:t/cache).
+  memory.invalidate(read.table)
+  nearCache!.dropTable(read.table)
+  const second = cache.get(read)
+  await until('the second read reaches the fill', () => memory.reads >= 3)
+  loader.release()
+  const [a, b] = await Promise.all([first, second])
+  t.equal(bodyOf(a).n, 1)
+  t.equal(b.collapsed, false, 'the second read did not join the load that began before the invalidation')
+  t.not(b.etag, a.etag, 'it answers a value loaded after the invalidation')
+  t.equal(nearCache!.get(read.table, id)?.etag, b.etag, 'only the post-invalidation value is in the near cache')
+  const third = await cache.get(read)
+  t.not(third.etag, a.etag, 'a read after the invalidation does not get the pre-invalidation value from memory')
+})
 
 t.test('a copy without its body answers only a matching revalidation; a full read replaces it', async (t) => {
   const { cache, memory, near: nearCache } = rig({ near: {} })

@@ -42,7 +42,11 @@ t.test('two processes count into one per-minute history, per table and in total'
 
   const page = await history.read({ minutes: 3 })
   t.equal(page.step, 60)
-  t.same(page.times, [0, 1, 2].map((i) => (time.start + i * MINUTE_MS) / 1000), 'three minutes, oldest first')
+  t.same(
+    page.times,
+    [0, 1, 2].map((i) => (time.start + i * MINUTE_MS) / 1000),
+    'three minutes, oldest first',
+  )
   t.same(page.tables.orders, { hits: [5, 0, 0], misses: [1, 0, 0], stale: [0, 0, 1], errors: [0, 0, 0] }, 'orders merged over both processes')
   t.same(page.tables.users, { hits: [0, 0, 0], misses: [0, 0, 0], stale: [0, 0, 0], errors: [1, 0, 0] })
   t.same(page.tables['*'], { hits: [0, 0, 0], misses: [0, 0, 1], stale: [0, 0, 0], errors: [0, 0, 0] }, 'the table list under *')

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { ENTRY_FIELDS } from '../../../src/shared/cache/entry-layout.ts'
+import { invalidateTable } from '../../../src/shared/cache/invalidation.ts'
 import { createCacheStore } from '../../../src/shared/cache/store.ts'
 import { createRedisKeys } from '../../../src/shared/redis/keys.ts'
 import { uniquePrefix } from '../../helpers/app.ts'
@@ -20,10 +21,11 @@ t.teardown(() => redis.quit())
 
 const CHUNK = 1024
 const STALE_IF_ERROR = 300
+const DEPENDENCY_TTL = 900
 
 function redisStore() {
   const keys = createRedisKeys(uniquePrefix())
-  const store = createCacheStore({ redis, keys, chunkBytes: CHUNK, staleIfErrorTtl: STALE_IF_ERROR })
+  const store = createCacheStore({ redis, keys, chunkBytes: CHUNK, staleIfErrorTtl: STALE_IF_ERROR, dependencyTtl: DEPENDENCY_TTL })
   return { keys, store }
 }
 
@@ -32,7 +34,7 @@ await cacheStoreContract(t, 'in memory', async () => {
   const memory = createMemoryStore({ now: clock.now })
   return {
     store: memory.store,
-    invalidate: async (table) => memory.invalidate(table),
+    invalidate: async (table, mode) => memory.invalidate(table, mode),
     expireLock: async (_table, _id, ttlMs) => clock.advance(ttlMs),
   }
 })
@@ -41,16 +43,13 @@ await cacheStoreContract(t, 'Redis', async () => {
   const { keys, store } = redisStore()
   return {
     store,
-    invalidate: async (table) => {
-      await redis.incr(keys.generation(table))
-    },
+    invalidate: (table, mode) => invalidateTable(redis, keys, table, mode),
     expireLock: async (table, id, ttlMs) => {
       const left = await redis.pttl(keys.lock(table, id))
       if (!(left > 0 && left <= ttlMs)) throw new Error(`lock ttl ${left} ms, expected (0, ${ttlMs}]`)
       // Expire it now rather than wait: the ttl itself is what was checked.
       await redis.pexpire(keys.lock(table, id), 1)
-      while ((await redis.exists(keys.lock(table, id))) === 1)
-        await new Promise((resolve) => setImmediate(resolve))
+      while ((await redis.exists(keys.lock(table, id))) === 1) await new Promise((resolve) => setImmediate(resolve))
     },
   }
 })
@@ -62,9 +61,7 @@ t.test('Redis: a body over the chunk size is stored in chunks and read back whol
   const meta = await store.write('orders', 'big', generation, metaOf('W/"big"'), bytes)
   t.equal(meta.chunks, 3)
   t.equal(await redis.hexists(keys.entry('orders', 'big'), ENTRY_FIELDS.body), 0, 'no inline body')
-  const lengths = await Promise.all(
-    [0, 1, 2].map((i) => redis.strlen(keys.chunk('orders', 'big', meta.version, i))),
-  )
+  const lengths = await Promise.all([0, 1, 2].map((i) => redis.strlen(keys.chunk('orders', 'big', meta.version, i))))
   t.same(lengths, [CHUNK, CHUNK, 100])
   const { entry } = await store.read('orders', 'big')
   t.ok(entry?.gzip?.equals(bytes), 'the same bytes')
@@ -74,45 +71,20 @@ t.test('Redis: a body over the chunk size is stored in chunks and read back whol
   t.equal(exact.chunks, 0, 'a body of exactly the chunk size stays inline')
 })
 
-t.test(
-  'Redis: a rewrite removes the chunks of the entry it replaces, whichever layout follows',
-  async (t) => {
-    const { keys, store } = redisStore()
-    const { generation } = await store.read('orders', 'big')
-    const first = await store.write('orders', 'big', generation, metaOf('W/"1"'), randomBytes(CHUNK * 2))
-    const second = await store.write(
-      'orders',
-      'big',
-      generation,
-      metaOf('W/"2"'),
-      randomBytes(CHUNK * 3),
-      first,
-    )
-    t.equal(
-      await redis.exists(
-        keys.chunk('orders', 'big', first.version, 0),
-        keys.chunk('orders', 'big', first.version, 1),
-      ),
-      0,
-      'old chunks gone',
-    )
-    const small = randomBytes(10)
-    await store.write('orders', 'big', generation, metaOf('W/"3"'), small, second)
-    t.equal(
-      await redis.keys(`${keys.prefix}:*:c:*`).then((k) => k.length),
-      0,
-      'no chunk left once the body is inline',
-    )
-    t.ok((await store.read('orders', 'big')).entry?.gzip?.equals(small))
-    const third = await store.write('orders', 'big', generation, metaOf('W/"4"'), randomBytes(CHUNK * 2))
-    t.equal(
-      await redis.hexists(keys.entry('orders', 'big'), ENTRY_FIELDS.body),
-      0,
-      'inline body removed when chunks follow',
-    )
-    t.equal(third.chunks, 2)
-  },
-)
+t.test('Redis: a rewrite removes the chunks of the entry it replaces, whichever layout follows', async (t) => {
+  const { keys, store } = redisStore()
+  const { generation } = await store.read('orders', 'big')
+  const first = await store.write('orders', 'big', generation, metaOf('W/"1"'), randomBytes(CHUNK * 2))
+  const second = await store.write('orders', 'big', generation, metaOf('W/"2"'), randomBytes(CHUNK * 3), first)
+  t.equal(await redis.exists(keys.chunk('orders', 'big', first.version, 0), keys.chunk('orders', 'big', first.version, 1)), 0, 'old chunks gone')
+  const small = randomBytes(10)
+  await store.write('orders', 'big', generation, metaOf('W/"3"'), small, second)
+  t.equal(await redis.keys(`${keys.prefix}:*:c:*`).then((k) => k.length), 0, 'no chunk left once the body is inline')
+  t.ok((await store.read('orders', 'big')).entry?.gzip?.equals(small))
+  const third = await store.write('orders', 'big', generation, metaOf('W/"4"'), randomBytes(CHUNK * 2))
+  t.equal(await redis.hexists(keys.entry('orders', 'big'), ENTRY_FIELDS.body), 0, 'inline body removed when chunks follow')
+  t.equal(third.chunks, 2)
+})
 
 t.test('Redis: a chunk missing between the two round trips reads as a miss, never a torn body', async (t) => {
   const { keys, store } = redisStore()

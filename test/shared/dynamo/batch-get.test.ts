@@ -12,8 +12,16 @@ t.teardown(() => proxy.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'people', { id: 'S' })
 await createTable(dynamo, 'events', { pk: 'S', sk: 'N' })
-await putItems(dynamo, 'people', Array.from({ length: 250 }, (_, i) => ({ id: { S: `p${i}` }, name: { S: `person ${i}` }, age: { N: String(i) } })))
-await putItems(dynamo, 'events', Array.from({ length: 30 }, (_, i) => ({ pk: { S: 'e' }, sk: { N: String(i) }, v: { S: `v${i}` } })))
+await putItems(
+  dynamo,
+  'people',
+  Array.from({ length: 250 }, (_, i) => ({ id: { S: `p${i}` }, name: { S: `person ${i}` }, age: { N: String(i) } })),
+)
+await putItems(
+  dynamo,
+  'events',
+  Array.from({ length: 30 }, (_, i) => ({ pk: { S: 'e' }, sk: { N: String(i) }, v: { S: `v${i}` } })),
+)
 
 const clients = createDynamoClients({ DYNAMODB_ENDPOINT: proxy.endpoint, AWS_REGION: 'us-east-1', DYNAMO_TIMEOUT_MS: 5000 })
 t.teardown(() => clients.close())
@@ -38,13 +46,22 @@ t.test('250 keys + missing + repeated, with UnprocessedKeys, throttling and 500s
   ]
   const items = await batchGetItems(gateway, 'people', keys, { retry: fast, parallelCalls: 3 })
   t.equal(items.length, keys.length)
-  t.ok(items.slice(0, 250).every((item, i) => item?.id?.S === `p${i}` && item.name?.S === `person ${i}`), 'each found item at its key')
-  t.ok(items.slice(250, 270).every((item) => item === undefined), 'missing keys answer undefined')
+  t.ok(
+    items.slice(0, 250).every((item, i) => item?.id?.S === `p${i}` && item.name?.S === `person ${i}`),
+    'each found item at its key',
+  )
+  t.ok(
+    items.slice(250, 270).every((item) => item === undefined),
+    'missing keys answer undefined',
+  )
   t.equal(items[270]?.id?.S, 'p7', 'a repeated key gets the item too')
   t.equal(items[271]?.id?.S, 'p249')
 
   const calls = proxy.calls.filter((c) => c.operation === 'BatchGetItem' && c.result === 'forwarded')
-  t.ok(calls.every((c) => (c.requests?.length ?? 0) <= MAX_KEYS_PER_BATCH_GET), 'no call carries more than 100 keys')
+  t.ok(
+    calls.every((c) => (c.requests?.length ?? 0) <= MAX_KEYS_PER_BATCH_GET),
+    'no call carries more than 100 keys',
+  )
   const reached = proxy.requests('BatchGetItem', 'people').map((k) => (k.id as { S: string }).S)
   t.equal(reached.length, 270, 'each distinct key reached DynamoDB exactly once (the repeats were not sent)')
   t.equal(new Set(reached).size, 270)
@@ -55,7 +72,11 @@ t.test('250 keys + missing + repeated, with UnprocessedKeys, throttling and 500s
 
 t.test('numbers match by value, projections keep the key, consistent reads pass through', async (t) => {
   proxy.reset()
-  const keys = [{ pk: { S: 'e' }, sk: { N: '3.0' } }, { pk: { S: 'e' }, sk: { N: '29.00' } }, { pk: { S: 'e' }, sk: { N: '31' } }]
+  const keys = [
+    { pk: { S: 'e' }, sk: { N: '3.0' } },
+    { pk: { S: 'e' }, sk: { N: '29.00' } },
+    { pk: { S: 'e' }, sk: { N: '31' } },
+  ]
   const items = await batchGetItems(gateway, 'events', keys, { attributes: ['v'], consistentRead: true })
   t.same(items, [{ pk: { S: 'e' }, sk: { N: '3' }, v: { S: 'v3' } }, { pk: { S: 'e' }, sk: { N: '29' }, v: { S: 'v29' } }, undefined])
   const people = await batchGetItems(gateway, 'people', [{ id: { S: 'p1' } }], { attributes: ['name'] })
@@ -68,10 +89,9 @@ t.test('keys still unprocessed when the calls run out: DC_ERR_DYNAMO_THROTTLED; 
   proxy.setFaults({ unprocessed: 1 })
   t.teardown(() => proxy.setFaults({}))
   proxy.reset()
-  await t.rejects(
-    batchGetItems(gateway, 'people', [{ id: { S: 'p1' } }], { retry: { maxCalls: 3, initialDelayMs: 1, maxDelayMs: 2 } }),
-    { code: 'DC_ERR_DYNAMO_THROTTLED' },
-  )
+  await t.rejects(batchGetItems(gateway, 'people', [{ id: { S: 'p1' } }], { retry: { maxCalls: 3, initialDelayMs: 1, maxDelayMs: 2 } }), {
+    code: 'DC_ERR_DYNAMO_THROTTLED',
+  })
   t.equal(proxy.calls.filter((c) => c.operation === 'BatchGetItem').length, 3, 'three calls, then it gave up')
   proxy.setFaults({ throttle: 1 })
   await t.rejects(

@@ -1,6 +1,6 @@
 import t from 'tap'
-import type { AttributeMap } from '../../../src/shared/dynamo/item-json.ts'
 import { ItemBatch, loadThroughBatch, runInItemBatch } from '../../../src/shared/dynamo/item-batch.ts'
+import type { AttributeMap } from '../../../src/shared/dynamo/item-json.ts'
 
 const key = (i: number) => ({ id: { N: String(i) } })
 
@@ -12,7 +12,9 @@ t.test('the loads of a batch become one fetch once every read has loaded or sett
   }
   const batch = new ItemBatch(5)
   let release!: () => void
-  const slowHit = new Promise<void>((resolve) => { release = resolve })
+  const slowHit = new Promise<void>((resolve) => {
+    release = resolve
+  })
   const reads = [0, 1, 2, 3, 4].map((i) =>
     runInItemBatch(batch, i, async () => {
       if (i === 2) {
@@ -36,12 +38,23 @@ t.test('no fetch when every read hit; a failed fetch fails its loads; outside a 
   let fetched = 0
   await Promise.all([0, 1].map((i) => runInItemBatch(batch, i, async () => i)))
   t.equal(fetched, 0)
-  t.equal(loadThroughBatch(key(1), async () => { fetched++; return [] }), undefined)
+  t.equal(
+    loadThroughBatch(key(1), async () => {
+      fetched++
+      return []
+    }),
+    undefined,
+  )
 
   const failing = new ItemBatch(2)
-  const boom = async () => { throw new Error('boom') }
+  const boom = async () => {
+    throw new Error('boom')
+  }
   const results = await Promise.allSettled([0, 1].map((i) => runInItemBatch(failing, i, async () => loadThroughBatch(key(i), boom))))
-  t.same(results.map((r) => r.status), ['rejected', 'rejected'])
+  t.same(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  )
   const rejected = failing.load(0, key(0), boom)
   t.equal(rejected, undefined, 'a fired batch takes no more loads (the read falls back to its own)')
 })
@@ -59,11 +72,17 @@ t.test('two batches each waiting on the other (joined loads) both fetch once the
   // Each batch loads one key and, for its other key, joins the other batch's load (as single-flight would).
   const aReads = [
     runInItemBatch(a, 0, async () => (aLoad = loadThroughBatch(key(1), fetcher('a'))!)),
-    runInItemBatch(a, 1, async () => { await new Promise((r) => setImmediate(r)); return bLoad }),
+    runInItemBatch(a, 1, async () => {
+      await new Promise((r) => setImmediate(r))
+      return bLoad
+    }),
   ]
   const bReads = [
     runInItemBatch(b, 0, async () => (bLoad = loadThroughBatch(key(2), fetcher('b'))!)),
-    runInItemBatch(b, 1, async () => { await new Promise((r) => setImmediate(r)); return aLoad }),
+    runInItemBatch(b, 1, async () => {
+      await new Promise((r) => setImmediate(r))
+      return aLoad
+    }),
   ]
   const out = await Promise.all([...aReads, ...bReads])
   t.same(fetched.sort(), ['a', 'b'])

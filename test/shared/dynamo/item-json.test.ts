@@ -1,11 +1,5 @@
 import assert from 'node:assert/strict'
-import {
-  type AttributeValue,
-  CreateTableCommand,
-  GetItemCommand,
-  PutItemCommand,
-  ScanCommand,
-} from '@aws-sdk/client-dynamodb'
+import { type AttributeValue, CreateTableCommand, GetItemCommand, PutItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb'
 import fc from 'fast-check'
 import t from 'tap'
 import { createDynamoClients } from '../../../src/shared/dynamo/client.ts'
@@ -69,8 +63,7 @@ function documentOfMap(m: AttributeMap): Record<string, unknown> {
   return out
 }
 
-const roundTrip = (items: AttributeMap[]) =>
-  (JSON.parse(itemsToTypedJson(items)) as unknown[]).map((item) => typedJsonToAttributeValues(item))
+const roundTrip = (items: AttributeMap[]) => (JSON.parse(itemsToTypedJson(items)) as unknown[]).map((item) => typedJsonToAttributeValues(item))
 
 const every: AttributeMap = {
   id: { S: 'a' },
@@ -117,22 +110,7 @@ t.test('numbers become JSON number text with the same value and every digit', as
     t.equal(decimal(text), decimal(input), `${input} keeps its value`)
     t.equal(JSON.parse(text), Number(input), `${input} parses`)
   }
-  for (const bad of [
-    '',
-    '.',
-    '+',
-    '-',
-    'abc',
-    '1e',
-    'e5',
-    '1.2.3',
-    'NaN',
-    'Infinity',
-    ' 1',
-    '0x10',
-    '1_000',
-    '--1',
-  ]) {
+  for (const bad of ['', '.', '+', '-', 'abc', '1e', 'e5', '1.2.3', 'NaN', 'Infinity', ' 1', '0x10', '1_000', '--1']) {
     t.throws(() => jsonNumberText(bad), TypeError, JSON.stringify(bad))
   }
 })
@@ -144,11 +122,7 @@ t.test('document view: every type', async (t) => {
     `{"id":"a","n":1.50,"big":${BIG38},"b":"AAEC/f7/","ok":true,"no":false,"nil":null,"ss":["x","y"],` +
       '"ns":[1,-0.5,0.5],"bs":["AAEC/f7/",""],"l":["q",2,null],"m":{"inner":{"deep":false},"e":[]},"empty":{}}',
   )
-  t.same(
-    JSON.parse(text),
-    documentOfMap(every),
-    'parses to the values, the 38-digit one to its nearest double',
-  )
+  t.same(JSON.parse(text), documentOfMap(every), 'parses to the values, the 38-digit one to its nearest double')
   t.equal(itemsToDocumentJson([]), '[]')
   t.equal(itemsToDocumentJson([every, { id: { S: 'b' } }]), `[${text},{"id":"b"}]`)
   t.equal(itemToDocumentJson({}), '{}')
@@ -169,14 +143,7 @@ t.test('typed view: every type, exactly as DynamoDB writes it, and back', async 
 })
 
 t.test('big numbers keep every digit in the text', async (t) => {
-  const numbers = [
-    BIG38,
-    `-${BIG38}`,
-    FRAC38,
-    '1e-130',
-    '-1E-130',
-    '9.9999999999999999999999999999999999999E+125',
-  ]
+  const numbers = [BIG38, `-${BIG38}`, FRAC38, '1e-130', '-1E-130', '9.9999999999999999999999999999999999999E+125']
   const item: AttributeMap = { ns: { NS: numbers }, l: { L: numbers.map((N) => ({ N })) } }
   const doc = itemToDocumentJson(item)
   t.equal(doc, `{"ns":[${numbers.join(',')}],"l":[${numbers.join(',')}]}`)
@@ -207,11 +174,7 @@ t.test('strings are escaped as JSON.stringify escapes them, lone surrogates incl
   const item: AttributeMap = Object.fromEntries(strings.map((S, i) => [`k${i}${S}`, { S }]))
   item.ss = { SS: strings }
   for (const text of [itemToDocumentJson(item), itemToTypedJson(item)]) {
-    t.equal(
-      Buffer.from(text, 'utf8').toString('utf8'),
-      text,
-      'well-formed UTF-16, so valid UTF-8 on the wire',
-    )
+    t.equal(Buffer.from(text, 'utf8').toString('utf8'), text, 'well-formed UTF-16, so valid UTF-8 on the wire')
     t.notOk(
       [...text].some((c) => c < ' '),
       'no raw control characters',
@@ -250,11 +213,7 @@ t.test('keys keep the order of the item, odd keys included', async (t) => {
   t.same(Object.keys(JSON.parse(doc)), ['z', 'a', '', 'a"b', 'x.y', '__proto__'])
   const back = typedJsonToAttributeValues(JSON.parse(itemToTypedJson(item)))
   t.same(Object.keys(back), Object.keys(item))
-  t.equal(
-    Object.getPrototypeOf(back),
-    Object.prototype,
-    'a "__proto__" attribute does not replace the prototype',
-  )
+  t.equal(Object.getPrototypeOf(back), Object.prototype, 'a "__proto__" attribute does not replace the prototype')
   assert.deepStrictEqual(back, item)
 })
 
@@ -304,16 +263,11 @@ t.test('typedJsonToAttributeValues rejects what is not a typed item, naming wher
     [{ a: { L: [{ M: { b: { L: [{ Q: 1 }] } } }] } }, /at \$\.a\.L\[0\]\.M\.b\.L\[0\]: unknown type "Q"/],
   ]
   for (const [json, message] of cases) {
-    t.throws(
-      () => typedJsonToAttributeValues(json),
-      { code: 'DC_ERR_VALIDATION', statusCode: 400, message },
-      JSON.stringify(json),
-    )
+    t.throws(() => typedJsonToAttributeValues(json), { code: 'DC_ERR_VALIDATION', statusCode: 400, message }, JSON.stringify(json))
   }
 })
 
-const digits = (minLength: number, maxLength: number) =>
-  fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength })
+const digits = (minLength: number, maxLength: number) => fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength })
 
 /** Any string DynamoDB would take as a number, odd forms included (range and precision unchecked). */
 const dynamoNumber = fc
@@ -324,9 +278,7 @@ const dynamoNumber = fc
     fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), digits(1, 3))),
   )
   .filter(([, int, frac]) => int.length + (frac ?? '').length > 0)
-  .map(
-    ([sign, int, frac, exp]) => `${sign}${int}${frac === null ? '' : `.${frac}`}${exp ? exp.join('') : ''}`,
-  )
+  .map(([sign, int, frac, exp]) => `${sign}${int}${frac === null ? '' : `.${frac}`}${exp ? exp.join('') : ''}`)
 
 const anyString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 12 }),
@@ -375,33 +327,28 @@ t.test('property: typed JSON round-trips exactly; document JSON parses to the sa
   t.pass('held for 500 pages')
 })
 
-t.test(
-  'a page of 1,000 items of a few KB serializes to valid JSON (its time is reported, not judged: the benchmark judges speed)',
-  async (t) => {
-    const blob = new Uint8Array(512).map((_, i) => i)
-    const items: AttributeMap[] = Array.from({ length: 1000 }, (_, i) => ({
-      id: { S: `item-${i}` },
-      n: { N: `${i}.25` },
-      big: { N: BIG38 },
-      text: { S: 'lorem ipsum "dolor" sit amet, ünïcode\n'.repeat(20) },
-      blob: { B: blob },
-      tags: { SS: ['a', 'b', 'c'] },
-      scores: { NS: ['1', '2.5', '-3e10'] },
-      rows: {
-        L: Array.from({ length: 20 }, (_, j) => ({ M: { j: { N: String(j) }, on: { BOOL: j % 2 === 0 } } })),
-      },
-    }))
-    const started = performance.now()
-    const doc = itemsToDocumentJson(items)
-    const typed = itemsToTypedJson(items)
-    const ms = performance.now() - started
-    t.comment(
-      `1,000 items, ${Math.round((doc.length + typed.length) / 1024)} KB of JSON in ${ms.toFixed(1)} ms`,
-    )
-    t.ok(doc.length / items.length > 2000, 'items are a few KB each')
-    t.equal(JSON.parse(doc).length, 1000)
-  },
-)
+t.test('a page of 1,000 items of a few KB serializes to valid JSON (its time is reported, not judged: the benchmark judges speed)', async (t) => {
+  const blob = new Uint8Array(512).map((_, i) => i)
+  const items: AttributeMap[] = Array.from({ length: 1000 }, (_, i) => ({
+    id: { S: `item-${i}` },
+    n: { N: `${i}.25` },
+    big: { N: BIG38 },
+    text: { S: 'lorem ipsum "dolor" sit amet, ünïcode\n'.repeat(20) },
+    blob: { B: blob },
+    tags: { SS: ['a', 'b', 'c'] },
+    scores: { NS: ['1', '2.5', '-3e10'] },
+    rows: {
+      L: Array.from({ length: 20 }, (_, j) => ({ M: { j: { N: String(j) }, on: { BOOL: j % 2 === 0 } } })),
+    },
+  }))
+  const started = performance.now()
+  const doc = itemsToDocumentJson(items)
+  const typed = itemsToTypedJson(items)
+  const ms = performance.now() - started
+  t.comment(`1,000 items, ${Math.round((doc.length + typed.length) / 1024)} KB of JSON in ${ms.toFixed(1)} ms`)
+  t.ok(doc.length / items.length > 2000, 'items are a few KB each')
+  t.equal(JSON.parse(doc).length, 1000)
+})
 
 t.test('items read back from dynalite: typed round-trips, document keeps 38 digits', async (t) => {
   const services = await startServices(t)
@@ -450,8 +397,7 @@ t.test('items read back from dynalite: typed round-trips, document keeps 38 digi
     m: { M: { inner: { L: [{ S: '' }, { M: {} }, { BOOL: false }] } } },
   }
   await dynamo.raw.send(new PutItemCommand({ TableName, Item: put }))
-  const got = (await dynamo.raw.send(new GetItemCommand({ TableName, Key: { id: { S: 'every-type' } } })))
-    .Item
+  const got = (await dynamo.raw.send(new GetItemCommand({ TableName, Key: { id: { S: 'every-type' } } }))).Item
   const scanned = (await dynamo.raw.send(new ScanCommand({ TableName }))).Items ?? []
   t.ok(got, 'GetItem found the item')
   t.equal(scanned.length, 1)
@@ -473,15 +419,7 @@ t.test('items read back from dynalite: typed round-trips, document keeps 38 digi
   const back = got!.nums!.L!.map((v) => v.N!)
   t.same(back.map(decimal), numbers.map(decimal), 'every number read back has the value that was written')
   const rewritten = numbers.map((n, i) => [n, back[i]]).filter(([n, b]) => n !== b)
-  t.comment(
-    `number text rewritten on the way back: ${rewritten.map(([n, b]) => `${n} -> ${b}`).join(', ') || 'none'}`,
-  )
-  t.same(
-    got!.ns!.NS!.map(decimal).sort(),
-    ['1', '2.50', BIG38].map(decimal).sort(),
-    'the number set keeps its values',
-  )
-  t.comment(
-    `NS read back: ${JSON.stringify(got!.ns!.NS)}; BS read back: ${JSON.stringify(got!.bs!.BS!.map(base64))}`,
-  )
+  t.comment(`number text rewritten on the way back: ${rewritten.map(([n, b]) => `${n} -> ${b}`).join(', ') || 'none'}`)
+  t.same(got!.ns!.NS!.map(decimal).sort(), ['1', '2.50', BIG38].map(decimal).sort(), 'the number set keeps its values')
+  t.comment(`NS read back: ${JSON.stringify(got!.ns!.NS)}; BS read back: ${JSON.stringify(got!.bs!.BS!.map(base64))}`)
 })

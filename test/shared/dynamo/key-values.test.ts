@@ -1,12 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import {
-  checkDynamoNumber,
-  compareKeyValues,
-  decodeBase64Url,
-  keyFromParams,
-  toKeyAttributeValue,
-} from '../../../src/shared/dynamo/key-values.ts'
+import { checkDynamoNumber, compareKeyValues, decodeBase64Url, keyFromParams, toKeyAttributeValue } from '../../../src/shared/dynamo/key-values.ts'
 import type { KeyAttribute, TableDescription } from '../../../src/shared/dynamo/table-description.ts'
 
 const S: KeyAttribute = { name: 'PK', type: 'S' }
@@ -41,11 +35,7 @@ t.test('S keys are taken as they are, within DynamoDB size limits', async (t) =>
   t.same(toKeyAttributeValue(S, 'ORDER#1'), { S: 'ORDER#1' })
   t.same(toKeyAttributeValue(S, ' spaces and ünïcode 😀 '), { S: ' spaces and ünïcode 😀 ' })
   t.same(toKeyAttributeValue(S, 'x'.repeat(2048)), { S: 'x'.repeat(2048) }, '2048 bytes fit a partition key')
-  t.same(
-    toKeyAttributeValue(S, 'x'.repeat(1024), 'sort'),
-    { S: 'x'.repeat(1024) },
-    '1024 bytes fit a sort key',
-  )
+  t.same(toKeyAttributeValue(S, 'x'.repeat(1024), 'sort'), { S: 'x'.repeat(1024) }, '1024 bytes fit a sort key')
   const bad: Array<[string, 'partition' | 'sort', RegExp]> = [
     ['', 'partition', /Partition key 'PK' must be a non-empty string \(S\)/],
     ['', 'sort', /Sort key 'PK' must be a non-empty string/],
@@ -55,11 +45,7 @@ t.test('S keys are taken as they are, within DynamoDB size limits', async (t) =>
     ['a\uD800b', 'partition', /valid Unicode/],
   ]
   for (const [raw, role, message] of bad) {
-    t.throws(
-      () => toKeyAttributeValue(S, raw, role),
-      { code: 'DC_ERR_INVALID_KEY', message },
-      `${role} ${raw.slice(0, 9)}`,
-    )
+    t.throws(() => toKeyAttributeValue(S, raw, role), { code: 'DC_ERR_INVALID_KEY', message }, `${role} ${raw.slice(0, 9)}`)
   }
 })
 
@@ -88,11 +74,7 @@ t.test('N keys must be DynamoDB numbers and keep their exact text', async (t) =>
     '0e500',
   ]
   for (const raw of good) t.same(toKeyAttributeValue(N, raw), { N: raw }, raw)
-  t.same(
-    toKeyAttributeValue(N, '+7'),
-    { N: '7' },
-    'a leading + is dropped (dynalite rejects it), nothing else changes',
-  )
+  t.same(toKeyAttributeValue(N, '+7'), { N: '7' }, 'a leading + is dropped (dynalite rejects it), nothing else changes')
   t.same(toKeyAttributeValue(N, '+1.50e2', 'sort'), { N: '1.50e2' })
 
   const bad = [
@@ -134,22 +116,13 @@ t.test('N keys must be DynamoDB numbers and keep their exact text', async (t) =>
   t.throws(() => toKeyAttributeValue(N, '1'.repeat(39)), {
     message: /39 significant digits; DynamoDB keeps at most 38/,
   })
-  t.throws(
-    () => toKeyAttributeValue(N, 'x'.repeat(500)),
-    { message: /"x{45}\.\.\." is not a decimal number/ },
-    'long input is clipped',
-  )
+  t.throws(() => toKeyAttributeValue(N, 'x'.repeat(500)), { message: /"x{45}\.\.\." is not a decimal number/ }, 'long input is clipped')
 })
 
 t.test('B keys are base64url (or base64) and decode to the same bytes', async (t) => {
   const bytes = Uint8Array.from([0xfb, 0xff, 0xbf, 0x00, 0x3e, 0x3f, 0x7f])
   const buf = Buffer.from(bytes)
-  for (const text of [
-    buf.toString('base64url'),
-    buf.toString('base64'),
-    buf.toString('base64').replace(/=+$/, ''),
-    `${buf.toString('base64url')}==`,
-  ]) {
+  for (const text of [buf.toString('base64url'), buf.toString('base64'), buf.toString('base64').replace(/=+$/, ''), `${buf.toString('base64url')}==`]) {
     const value = toKeyAttributeValue(B, text)
     t.same(value.B, bytes, text)
     t.ok(value.B instanceof Uint8Array && !Buffer.isBuffer(value.B), 'a plain Uint8Array')
@@ -214,11 +187,7 @@ t.test('keyFromParams requires sk exactly when the table has a sort key', async 
     code: 'DC_ERR_INVALID_KEY',
     message: /Table 't1' has no sort key/,
   })
-  t.throws(
-    () => keyFromParams(hashOnly, '42', ''),
-    { code: 'DC_ERR_INVALID_KEY' },
-    'an empty sk is still an sk',
-  )
+  t.throws(() => keyFromParams(hashOnly, '42', ''), { code: 'DC_ERR_INVALID_KEY' }, 'an empty sk is still an sk')
   t.throws(() => keyFromParams(hashOnly, 'forty-two'), {
     code: 'DC_ERR_INVALID_KEY',
     message: /Partition key 'id' must be a number/,
@@ -260,11 +229,7 @@ t.test('compareKeyValues orders values as DynamoDB sorts them', async (t) => {
     '9e125',
   ]
   for (let i = 0; i < numbers.length - 1; i++) {
-    t.equal(
-      compareKeyValues({ N: numbers[i]! }, { N: numbers[i + 1]! }),
-      -1,
-      `${numbers[i]} < ${numbers[i + 1]}`,
-    )
+    t.equal(compareKeyValues({ N: numbers[i]! }, { N: numbers[i + 1]! }), -1, `${numbers[i]} < ${numbers[i + 1]}`)
     t.equal(compareKeyValues({ N: numbers[i + 1]! }, { N: numbers[i]! }), 1)
   }
   for (const [a, b] of [
@@ -280,11 +245,7 @@ t.test('compareKeyValues orders values as DynamoDB sorts them', async (t) => {
   t.equal(compareKeyValues({ S: '\uFF61' }, { S: '😀' }), -1)
   t.equal(compareKeyValues({ S: 'a' }, { S: 'ab' }), -1)
   t.equal(compareKeyValues({ S: 'b' }, { S: 'ab' }), 1)
-  t.equal(
-    compareKeyValues({ B: Uint8Array.from([0x7f]) }, { B: Uint8Array.from([0x80]) }),
-    -1,
-    'bytes are unsigned',
-  )
+  t.equal(compareKeyValues({ B: Uint8Array.from([0x7f]) }, { B: Uint8Array.from([0x80]) }), -1, 'bytes are unsigned')
   t.throws(() => compareKeyValues({ S: '1' }, { N: '1' }), TypeError)
 })
 
@@ -322,20 +283,17 @@ t.test('number comparison agrees with exact BigInt arithmetic', async () => {
 
 t.test('any string is either a number or a TypeError, never a crash', async () => {
   fc.assert(
-    fc.property(
-      fc.oneof(fc.string(), fc.stringMatching(/^[+-]?\d{0,45}(\.\d{0,45})?([eE][+-]?\d{1,4})?$/)),
-      (text) => {
-        try {
-          checkDynamoNumber(text)
-        } catch (err) {
-          if (!(err instanceof TypeError)) throw err
-        }
-        try {
-          decodeBase64Url(text)
-        } catch (err) {
-          if (!(err instanceof TypeError)) throw err
-        }
-      },
-    ),
+    fc.property(fc.oneof(fc.string(), fc.stringMatching(/^[+-]?\d{0,45}(\.\d{0,45})?([eE][+-]?\d{1,4})?$/)), (text) => {
+      try {
+        checkDynamoNumber(text)
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err
+      }
+      try {
+        decodeBase64Url(text)
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err
+      }
+    }),
   )
 })

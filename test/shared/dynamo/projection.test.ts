@@ -5,12 +5,17 @@ import type { TableDescription } from '../../../src/shared/dynamo/table-descript
 const table = {
   name: 'orders',
   key: { partition: { name: 'PK', type: 'S' }, sort: { name: 'SK', type: 'S' } },
-  indexes: [{ name: 'byStatus', kind: 'GSI', key: { partition: { name: 'status', type: 'S' }, sort: { name: 'total', type: 'N' } }, projection: { type: 'ALL' } }],
+  indexes: [
+    { name: 'byStatus', kind: 'GSI', key: { partition: { name: 'status', type: 'S' }, sort: { name: 'total', type: 'N' } }, projection: { type: 'ALL' } },
+  ],
 } as unknown as TableDescription
 
 t.test('parseFields: names, nested paths and list indexes', async (t) => {
   const paths = parseFields('a, b.c ,tags[0],m.l[2][3].x')
-  t.same(paths.map((p) => p.text), ['a', 'b.c', 'tags[0]', 'm.l[2][3].x'])
+  t.same(
+    paths.map((p) => p.text),
+    ['a', 'b.c', 'tags[0]', 'm.l[2][3].x'],
+  )
   t.same(paths[3]!.steps, [{ name: 'm' }, { name: 'l' }, { index: 2 }, { index: 3 }, { name: 'x' }])
   t.equal(fieldsParam(paths), 'a,b.c,tags[0],m.l[2][3].x', 'canonical text: spaces gone')
 })
@@ -30,7 +35,11 @@ t.test('projectionFor: placeholders only, the key attributes always added', asyn
     ProjectionExpression: '#p0, #p1.#p2, #p3[0], #p4, #p5',
     ExpressionAttributeNames: { '#p0': 'a', '#p1': 'b', '#p2': 'c', '#p3': 'tags', '#p4': 'PK', '#p5': 'SK' },
   })
-  t.same(projectionFor(table, parseFields('SK,a.a')).ExpressionAttributeNames, { '#p0': 'SK', '#p1': 'a', '#p2': 'PK' }, 'a named key is not repeated; a name repeated in a path shares its placeholder')
+  t.same(
+    projectionFor(table, parseFields('SK,a.a')).ExpressionAttributeNames,
+    { '#p0': 'SK', '#p1': 'a', '#p2': 'PK' },
+    'a named key is not repeated; a name repeated in a path shares its placeholder',
+  )
   t.equal(projectionFor(table, parseFields('x'), 'byStatus').ProjectionExpression, '#p0, #p1, #p2, #p3, #p4', 'index keys too')
   t.throws(() => projectionFor(table, parseFields('x'), 'nope'), { code: 'DC_ERR_INDEX_NOT_FOUND' })
   t.throws(() => projectionFor(table, parseFields('PK.x')), { code: 'DC_ERR_VALIDATION' }, 'keys are scalars')

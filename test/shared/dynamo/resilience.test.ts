@@ -6,6 +6,7 @@ import { auth, build, testConfig } from '../../helpers/app.ts'
 import { startDynamoProxy } from '../../helpers/dynamo-proxy.ts'
 import { startServices } from '../../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
+import { sleep } from '../../helpers/wait.ts'
 
 const services = await startServices(t)
 const proxy = await startDynamoProxy(services.dynamoEndpoint)
@@ -13,8 +14,11 @@ t.teardown(() => proxy.close())
 const viaProxy = { ...services, dynamoEndpoint: proxy.endpoint }
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'shared', { id: 'S' })
-await putItems(dynamo, 'shared', Array.from({ length: 400 }, (_, i) => ({ id: { S: `k${i}` }, v: { N: String(i) } })))
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+await putItems(
+  dynamo,
+  'shared',
+  Array.from({ length: 400 }, (_, i) => ({ id: { S: `k${i}` }, v: { N: String(i) } })),
+)
 
 t.test('the breaker opens after BREAKER_FAILURES failed calls, fails fast, serves stale, closes after recovery', async (t) => {
   const app = await build(t, viaProxy, { BREAKER_FAILURES: '3', BREAKER_RECOVERY_MS: '1500', TABLE_ITEMS_TTL: '1', DYNAMO_TIMEOUT_MS: '1000' })
@@ -57,7 +61,14 @@ t.test('the breaker opens after BREAKER_FAILURES failed calls, fails fast, serve
 
 t.test('read budget: users keep their share, background work yields, then catches up', async (t) => {
   // Users read as fast as they can: the per-key rate limit must not be what holds them back.
-  const overrides = { DYNAMO_READ_BUDGET: '20', USER_RESERVED_SHARE: '0.5', TABLE_ITEMS_TTL: '60', STALE_THRESHOLD: '0.01', WORKER_CONCURRENCY: '4', RATE_LIMIT_PER_MIN: '1000000' }
+  const overrides = {
+    DYNAMO_READ_BUDGET: '20',
+    USER_RESERVED_SHARE: '0.5',
+    TABLE_ITEMS_TTL: '60',
+    STALE_THRESHOLD: '0.01',
+    WORKER_CONCURRENCY: '4',
+    RATE_LIMIT_PER_MIN: '1000000',
+  }
   const app = await build(t, viaProxy, overrides)
   const config = testConfig(viaProxy, { ...overrides, REDIS_PREFIX: app.config.REDIS_PREFIX, WORKER_QUEUES: 'cache-refresh' })
   const read = (url: string, headers: Record<string, string> = {}) => app.inject({ url, headers: { ...auth('read'), ...headers } })
@@ -86,13 +97,15 @@ t.test('read budget: users keep their share, background work yields, then catche
   let userLoads = 0
   let userRequests = 0
   const until = Date.now() + userMs
-  await Promise.all(Array.from({ length: LANES }, async (_, lane) => {
-    for (let i = lane; Date.now() < until; i += LANES) {
-      const res = await read(`/tables/shared/items/k${300 + (i % 100)}`, { 'cache-control': 'no-cache' })
-      userRequests++
-      if (res.headers['x-cache'] === 'MISS') userLoads++
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: LANES }, async (_, lane) => {
+      for (let i = lane; Date.now() < until; i += LANES) {
+        const res = await read(`/tables/shared/items/k${300 + (i % 100)}`, { 'cache-control': 'no-cache' })
+        userRequests++
+        if (res.headers['x-cache'] === 'MISS') userLoads++
+      }
+    }),
+  )
   const bgDuringUsers = (await done()) - bgBefore
 
   // Phase 2: users stop; background catches up. Longer, since jobs deferred in phase 1 come back
@@ -106,7 +119,9 @@ t.test('read budget: users keep their share, background work yields, then catche
   const bgRateWithUsers = bgDuringUsers / (userMs / 1000)
   const bgRateAlone = bgAlone / (aloneMs / 1000)
   const offeredRate = userRequests / (userMs / 1000)
-  t.comment(`reads/s (0.5 unit each, budget 20 units/s = 40 reads/s): users asked ${offeredRate.toFixed(1)} and got ${userRate.toFixed(1)} from DynamoDB, background with users ${bgRateWithUsers.toFixed(1)}, background alone ${bgRateAlone.toFixed(1)}`)
+  t.comment(
+    `reads/s (0.5 unit each, budget 20 units/s = 40 reads/s): users asked ${offeredRate.toFixed(1)} and got ${userRate.toFixed(1)} from DynamoDB, background with users ${bgRateWithUsers.toFixed(1)}, background alone ${bgRateAlone.toFixed(1)}`,
+  )
   // Users are owed their reserved half (20 reads/s), or all they asked for when they asked less.
   t.ok(userRate >= Math.min(offeredRate, 20) * 0.8, 'users get their reserved share, within 20%')
   t.ok(bgRateWithUsers <= 20 * 1.2, 'background stays within what users leave (at most the other half)')
@@ -128,5 +143,9 @@ t.test('many concurrent DynamoDB calls through one gateway raise no listener-lea
   t.same([...new Set(reads.map((r) => r.statusCode))], [200], '30 concurrent misses answered')
   // Warnings are emitted on the next tick.
   await new Promise((r) => setImmediate(r))
-  t.same(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), [], 'no MaxListenersExceededWarning')
+  t.same(
+    warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+    [],
+    'no MaxListenersExceededWarning',
+  )
 })

@@ -69,7 +69,10 @@ t.test('exportProjection reads only the chosen paths and the keys; list elements
   const p = exportProjection(table, ['note', 'tags[1].k', 'tags[0]', 'b.c'], 'byStatus')
   const resolved = p.ProjectionExpression.split(', ').map((part) => part.replace(/#p\d+/g, (id) => p.ExpressionAttributeNames[id]!))
   t.same(resolved, ['note', 'tags', 'b.c', 'PK', 'SK', 'status'], 'lists read whole, keys of the table and the index added')
-  t.ok(Object.keys(p.ExpressionAttributeNames).every((id) => id.startsWith('#p')), 'placeholders apart from the query builder ones')
+  t.ok(
+    Object.keys(p.ExpressionAttributeNames).every((id) => id.startsWith('#p')),
+    'placeholders apart from the query builder ones',
+  )
   t.same(exportProjection(table, ['a.b[0]', 'a.b.c']).ProjectionExpression.split(', ').length, 3, 'a.b covers a.b.c: one path, then the keys')
   t.throws(() => exportProjection(table, ['b', 'b.c']), { code: 'DC_ERR_VALIDATION' }, 'overlapping paths')
   t.throws(() => exportProjection(table, ['PK.x']), { code: 'DC_ERR_VALIDATION' }, 'a path into a key attribute')

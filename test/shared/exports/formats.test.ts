@@ -8,11 +8,10 @@ import { cellOf, cellRows, cellsOf, csvColumns, csvWriter, neutralise, renderPag
 import { parseCsv } from '../../helpers/csv.ts'
 import { everyTypeItem } from '../../helpers/tables.ts'
 
-const toCsv = async (columns: string[], lines: string[]) =>
-  text(Readable.from(cellRows(Readable.from(lines), columns)).pipe(csvWriter(columns)))
+const toCsv = async (columns: string[], lines: string[]) => text(Readable.from(cellRows(Readable.from(lines), columns)).pipe(csvWriter(columns)))
 
 t.test('cells that begin with = + - @ (or tab, CR) are neutralised with a single quote', async (t) => {
-  for (const cell of ['=1+2', '+1', '-1', '@SUM(A1)', '\tx', '\r=x', "=HYPERLINK(\"http://x\")"]) t.equal(neutralise(cell), `'${cell}`, JSON.stringify(cell))
+  for (const cell of ['=1+2', '+1', '-1', '@SUM(A1)', '\tx', '\r=x', '=HYPERLINK("http://x")']) t.equal(neutralise(cell), `'${cell}`, JSON.stringify(cell))
   for (const cell of ['a=b', '', 'plain', "'already", ' =x']) t.equal(neutralise(cell), cell, JSON.stringify(cell))
   t.equal(cellOf({ S: '=cmd' }), "'=cmd", 'strings are neutralised')
   t.equal(cellOf({ N: '-5' }), '-5', 'a negative number is a number, not a formula: kept as is')

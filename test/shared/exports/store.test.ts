@@ -48,19 +48,34 @@ t.test('records: created queued with a first event, listed newest first with a c
   const c = (await store.get('c'))!
   t.match(c, { id: 'c', status: 'queued', progress: 0, gzip: true, notify: 'x@y.z', filter: '[]', segments: 2 })
   t.equal(await store.get('zz'), undefined)
-  t.same((await store.events('c')).map((e) => [e.type, e.data]), [['progress', { status: 'queued', progress: 0, processedItems: 0 }]])
+  t.same(
+    (await store.events('c')).map((e) => [e.type, e.data]),
+    [['progress', { status: 'queued', progress: 0, processedItems: 0 }]],
+  )
 
   const first = await store.list({ limit: 2 })
-  t.same(first.records.map((r) => r.id), ['e', 'd'])
+  t.same(
+    first.records.map((r) => r.id),
+    ['e', 'd'],
+  )
   const second = await store.list({ limit: 2, before: first.next! })
-  t.same(second.records.map((r) => r.id), ['c', 'b'])
+  t.same(
+    second.records.map((r) => r.id),
+    ['c', 'b'],
+  )
   const third = await store.list({ limit: 2, before: second.next! })
-  t.same(third.records.map((r) => r.id), ['a'])
+  t.same(
+    third.records.map((r) => r.id),
+    ['a'],
+  )
   t.equal(third.next, undefined, 'no cursor after the last page')
 
   await store.finish('b', 'cancelled')
   await store.finish('d', 'cancelled')
-  t.same((await store.list({ limit: 10, status: 'cancelled' })).records.map((r) => r.id), ['d', 'b'])
+  t.same(
+    (await store.list({ limit: 10, status: 'cancelled' })).records.map((r) => r.id),
+    ['d', 'b'],
+  )
   t.same((await store.list({ limit: 10, status: 'completed' })).records, [])
 })
 
@@ -147,7 +162,10 @@ t.test('events: ids in order, replay after an id, snapshot with the latest id; r
   await store.raiseProgress('v', 50)
   await store.finish('v', 'cancelled')
   const all = await store.events('v')
-  t.same(all.map((e) => e.type), ['progress', 'progress', 'progress', 'cancelled'])
+  t.same(
+    all.map((e) => e.type),
+    ['progress', 'progress', 'progress', 'cancelled'],
+  )
   t.same(await store.events('v', all[1]!.id), all.slice(2), 'only what came after')
   const snapshot = await store.snapshot('v')
   t.equal(snapshot.lastEventId, all[3]!.id)

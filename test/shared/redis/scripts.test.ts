@@ -6,21 +6,14 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { ENTRY_FIELDS } from '../../../src/shared/cache/entry-layout.ts'
-import {
-  defineScripts,
-  readScript,
-  SCRIPTS,
-  SCRIPTS_DIR,
-  type ScriptName,
-} from '../../../src/shared/redis/scripts.ts'
+import { defineScripts, readScript, SCRIPTS, SCRIPTS_DIR, type ScriptName } from '../../../src/shared/redis/scripts.ts'
 import { ownRedis } from '../../helpers/services.ts'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
 const dir = fileURLToPath(SCRIPTS_DIR)
 const names = Object.keys(SCRIPTS) as ScriptName[]
 const luaFiles = readdirSync(dir).filter((f) => f.endsWith('.lua'))
-const indexes = (text: string, what: 'KEYS' | 'ARGV') =>
-  new Set([...text.matchAll(new RegExp(`${what}\\[(\\d+)`, 'g'))].map((m) => Number(m[1])))
+const indexes = (text: string, what: 'KEYS' | 'ARGV') => new Set([...text.matchAll(new RegExp(`${what}\\[(\\d+)`, 'g'))].map((m) => Number(m[1])))
 
 t.test('every script in the registry has its .lua file and every .lua file is in the registry', async (t) => {
   t.same(luaFiles.map((f) => f.slice(0, -'.lua'.length)).sort(), [...names].sort())
@@ -40,8 +33,13 @@ t.test("each file starts with BullMQ's header: what it does, Input (KEYS, ARGV),
     t.match(what, /\S/, `${name}: says what it does`)
     const [input = '', output = ''] = rest.split(/\n\s*Output:\n/)
     t.match(output, /\S/, `${name}: states its reply`)
-    const n = SCRIPTS[name].numberOfKeys
+    const declared = SCRIPTS[name].numberOfKeys
     const listed = [...input.matchAll(/^\s*KEYS\[(\d+)\] \S/gm)].map((m) => Number(m[1]))
+    // A script of a variable number of keys (null) lists its fixed keys, then the rest as KEYS[i..].
+    const open = /^\s*KEYS\[(\d+)\.\.\] \S/m.exec(input)
+    const n = declared ?? Number(open?.[1] ?? 0) - 1
+    if (declared === null) t.ok(open, `${name}: a variable number of keys, the rest listed as KEYS[i..]`)
+    else t.notOk(open, `${name}: a fixed number of keys lists no KEYS[i..]`)
     t.same(
       listed,
       Array.from({ length: n }, (_, i) => i + 1),
@@ -50,20 +48,16 @@ t.test("each file starts with BullMQ's header: what it does, Input (KEYS, ARGV),
     t.ok(/^\s*ARGV\[\d+(\.\.[^\]]*)?\] \S/m.test(input), `${name}: lists its ARGV`)
     const body = readScript(name)
     t.notMatch(body, /Input:|Output:/, `${name}: the header is not sent to Redis`)
-    t.ok(Math.max(0, ...indexes(body, 'KEYS')) <= n, `${name}: the script reads no key past KEYS[${n}]`)
-    for (const i of indexes(body, 'ARGV'))
-      t.match(input, new RegExp(`ARGV\\[${i}\\b|ARGV\\[\\d+\\.\\.`), `${name}: ARGV[${i}] is in the header`)
+    if (declared !== null) t.ok(Math.max(0, ...indexes(body, 'KEYS')) <= n, `${name}: the script reads no key past KEYS[${n}]`)
+    for (const i of indexes(body, 'ARGV')) t.match(input, new RegExp(`ARGV\\[${i}\\b|ARGV\\[\\d+\\.\\.`), `${name}: ARGV[${i}] is in the header`)
   }
 })
 
 t.test('the cache read script names the entry fields of entry-layout.ts', async (t) => {
   const body = readScript('dcCacheRead')
-  t.ok(
-    body.includes(
-      `'HMGET', KEYS[2], '${ENTRY_FIELDS.generation}', '${ENTRY_FIELDS.meta}', '${ENTRY_FIELDS.etag}')`,
-    ),
-  )
-  t.ok(body.includes(`'HGET', KEYS[2], '${ENTRY_FIELDS.body}')`))
+  t.ok(body.includes(`'HMGET', KEYS[1], '${ENTRY_FIELDS.dependencies}', '${ENTRY_FIELDS.meta}', '${ENTRY_FIELDS.etag}')`))
+  t.ok(body.includes(`'HSET', KEYS[1], '${ENTRY_FIELDS.dependencies}', `), 'a soft serve clears the composite')
+  t.ok(body.includes(`'HGET', KEYS[1], '${ENTRY_FIELDS.body}')`))
 })
 
 t.test('no Lua, defineCommand or ioredis augmentation anywhere in src/ but the registry', async (t) => {
@@ -77,11 +71,7 @@ t.test('no Lua, defineCommand or ioredis augmentation anywhere in src/ but the r
         readFileSync(p, 'utf8')
           .split('\n')
           .forEach((line, i) => {
-            if (
-              /defineCommand\(|\blua:|declare module 'ioredis'|\.eval(sha)?\(|redis\.call\('[A-Z]+', KEYS/.test(
-                line,
-              )
-            )
+            if (/defineCommand\(|\blua:|declare module 'ioredis'|\.eval(sha)?\(|redis\.call\('[A-Z]+', KEYS/.test(line))
               offenders.push(`${relative(root, p)}:${i + 1}: ${line.trim()}`)
           })
       }
@@ -93,10 +83,10 @@ t.test('no Lua, defineCommand or ioredis augmentation anywhere in src/ but the r
 
 t.test('defineScripts defines each script once per connection', async (t) => {
   const fake = () => {
-    const defined: Array<{ name: string; numberOfKeys: number; lua: string }> = []
+    const defined: Array<{ name: string; numberOfKeys?: number; lua: string }> = []
     return {
       defined,
-      defineCommand: (name: string, d: { numberOfKeys: number; lua: string }) => defined.push({ name, ...d }),
+      defineCommand: (name: string, d: { numberOfKeys?: number; lua: string }) => defined.push({ name, ...d }),
     }
   }
   const a = fake()
@@ -110,15 +100,13 @@ t.test('defineScripts defines each script once per connection', async (t) => {
   )
   t.same(a.defined, b.defined, 'a second connection gets its own definitions')
   for (const d of a.defined) {
-    t.equal(d.numberOfKeys, SCRIPTS[d.name as ScriptName].numberOfKeys)
+    t.equal(d.numberOfKeys ?? null, SCRIPTS[d.name as ScriptName].numberOfKeys)
     t.equal(d.lua, readScript(d.name as ScriptName))
   }
 })
 
 t.test('Redis compiles every script', async (t) => {
-  const server = process.env.REDIS_URL
-    ? { url: process.env.REDIS_URL, close: async () => {} }
-    : await ownRedis()
+  const server = process.env.REDIS_URL ? { url: process.env.REDIS_URL, close: async () => {} } : await ownRedis()
   t.teardown(() => server.close())
   const redis = new Redis(server.url)
   t.teardown(() => redis.quit())
@@ -138,26 +126,17 @@ t.test('the build copies the .lua files beside the compiled registry', async (t)
   t.teardown(() => rmSync(scratch, { recursive: true, force: true }))
   mkdirSync(join(scratch, 'src/shared/redis/scripts'), { recursive: true })
   mkdirSync(join(scratch, 'dist/shared/redis'), { recursive: true })
-  for (const f of luaFiles)
-    writeFileSync(join(scratch, 'src/shared/redis/scripts', f), readFileSync(join(dir, f)))
+  for (const f of luaFiles) writeFileSync(join(scratch, 'src/shared/redis/scripts', f), readFileSync(join(dir, f)))
   for (let run = 1; run <= 2; run++) {
     const r = spawnSync('sh', ['-c', copy!], { cwd: scratch, encoding: 'utf8' })
     t.equal(r.status, 0, `run ${run}: ${r.stderr}`)
-    t.same(
-      readdirSync(join(scratch, 'dist/shared/redis/scripts')).sort(),
-      [...luaFiles].sort(),
-      `run ${run}: dist/shared/redis/scripts/ holds the .lua files`,
-    )
+    t.same(readdirSync(join(scratch, 'dist/shared/redis/scripts')).sort(), [...luaFiles].sort(), `run ${run}: dist/shared/redis/scripts/ holds the .lua files`)
   }
   // The compiled registry loads its scripts from dist/ (present after `npm run build`, as in `npm test`).
   if (!existsSync(join(root, 'dist/shared/redis/scripts.js'))) return
   const r = spawnSync(
     process.execPath,
-    [
-      '--input-type=module',
-      '-e',
-      "const m = await import('./dist/shared/redis/scripts.js'); console.log(JSON.stringify(m.SCRIPTS))",
-    ],
+    ['--input-type=module', '-e', "const m = await import('./dist/shared/redis/scripts.js'); console.log(JSON.stringify(m.SCRIPTS))"],
     { cwd: root, encoding: 'utf8' },
   )
   t.equal(r.status, 0, `dist/shared/redis/scripts.js loads: ${r.stderr}`)

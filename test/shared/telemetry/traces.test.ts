@@ -1,7 +1,7 @@
 import t from 'tap'
 import { freePort } from '../../../src/local/services/ports.ts'
 import { auth, configEnv, testConfig } from '../../helpers/app.ts'
-import { startOtlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver.ts'
+import { type ReceivedSpan, startOtlpReceiver } from '../../helpers/otlp-receiver.ts'
 import { startEntry, waitForLog } from '../../helpers/processes.ts'
 import { startServices } from '../../helpers/services.ts'
 import { createTable, putItems, testDynamo } from '../../helpers/tables.ts'
@@ -13,7 +13,11 @@ const receiver = await startOtlpReceiver()
 t.teardown(() => receiver.close())
 const dynamo = testDynamo(t, services.dynamoEndpoint)
 await createTable(dynamo, 'traced', { PK: 'S', SK: 'N' })
-await putItems(dynamo, 'traced', Array.from({ length: 300 }, (_, i) => ({ PK: { S: `p${i % 7}` }, SK: { N: String(i) }, v: { S: `value ${i}` } })))
+await putItems(
+  dynamo,
+  'traced',
+  Array.from({ length: 300 }, (_, i) => ({ PK: { S: `p${i % 7}` }, SK: { N: String(i) }, v: { S: `value ${i}` } })),
+)
 
 const port = await freePort()
 const env = configEnv(testConfig(services, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, LOG_LEVEL: 'info', HOST: '127.0.0.1', EXPORT_SEGMENTS: '3' }))
@@ -79,6 +83,6 @@ t.test('an export: one trace from the POST through the queue, every segment job,
   t.equal(named(spans, /^process .*export-segment/).length, 3, 'each of the 3 segment jobs')
   t.equal(named(spans, /^process .*export-assemble/).length, 1, 'the assembly')
   t.equal(named(spans, /^process .*email/).length, 1, 'the email')
-  t.ok(named(spans, /^dynamodb\.Scan$/).length >= 3, 'the segments\' Scans in the same trace')
+  t.ok(named(spans, /^dynamodb\.Scan$/).length >= 3, "the segments' Scans in the same trace")
   t.same(receiver.rejected, [], 'every export was OTLP/HTTP JSON on /v1/traces')
 })

@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { MAX_LISTED_PROBLEMS, MAX_OPERATIONS } from '../../../shared/batches/index.ts'
-import { ErrorResponse } from '../schemas.ts'
+import { ErrorResponse, Literals } from '../schemas.ts'
 
 /**
  * 16 MB: DynamoDB's own cap on one BatchWriteItem request, and room for 10,000 operations of ~1.6 KB of
@@ -20,13 +20,12 @@ const Operation = Type.Object(
 )
 
 export const BatchFormat = Type.Union([Type.Literal('typed'), Type.Literal('document')], {
-  default: 'typed',
+  default: 'document',
   description:
-    'typed (default): DynamoDB attribute-value JSON such as {"id":{"S":"a"},"n":{"N":"1.50"}}, exact for every ' +
-    'type (B as base64, sets, numbers of 38 digits). document: plain JSON converted as the AWS SDK marshall() ' +
-    'does (string S, number N, boolean BOOL, null NULL, array L, object M); it cannot express binary or sets, ' +
-    'and JSON numbers are read as doubles, so integers beyond 2^53 are refused and long decimals may be ' +
-    'rounded: use typed when every digit matters.',
+    'document (default): plain JSON as `view=document` reads it, so what a dashboard read it can write back: string S, ' +
+    'number N (taken from the JSON text exactly: 38 digits stay 38 digits, never through a double), boolean BOOL, null NULL, ' +
+    'array L, object M. typed: DynamoDB attribute-value JSON, e.g. {"id":{"S":"a"},"n":{"N":"1.50"}}, for binary (B as ' +
+    'base64) and sets, which documents cannot express. Until issue 14 the default was typed: send format "typed" with typed items.',
 })
 
 export const BatchBody = Type.Object(
@@ -57,9 +56,7 @@ export const OperationError = Type.Object({ index: Type.Integer({ minimum: 0 }),
 export const BatchInvalid = Type.Object(
   {
     ...ErrorResponse.properties,
-    invalid: Type.Optional(
-      Type.Array(OperationError, { maxItems: MAX_LISTED_PROBLEMS, description: 'the first invalid operations, by index' }),
-    ),
+    invalid: Type.Optional(Type.Array(OperationError, { maxItems: MAX_LISTED_PROBLEMS, description: 'the first invalid operations, by index' })),
   },
   { description: 'The request or some operations are invalid; nothing was stored or queued' },
 )
@@ -69,7 +66,7 @@ export const BatchParams = Type.Object({ id: Type.String({ minLength: 1, maxLeng
 export const BatchStatusView = Type.Object({
   id: Type.String(),
   table: Type.String(),
-  status: Type.Union(['queued', 'processing', 'retrying', 'completed', 'failed'].map((s) => Type.Literal(s)), {
+  status: Literals(['queued', 'processing', 'retrying', 'completed', 'failed'], {
     description:
       'retrying: a run stopped on a transient failure and resumes at the next attempt; failed: the attempts ran ' +
       'out (retry the job from Bull Board to resume); completed: every operation was written or refused',
@@ -79,7 +76,7 @@ export const BatchStatusView = Type.Object({
   written: Type.Integer(),
   failed: Type.Integer({ description: 'operations DynamoDB refused as invalid' }),
   attempts: Type.Integer({ description: 'BatchWriteItem calls made, retries included' }),
-  errors: Type.Array(OperationError, { description: 'refused operations with DynamoDB\'s reason, the first 100 by index' }),
+  errors: Type.Array(OperationError, { description: "refused operations with DynamoDB's reason, the first 100 by index" }),
   error: Type.Union([Type.String(), Type.Null()], { description: 'why the last run stopped (retrying, failed)' }),
   createdAt: Type.String({ format: 'date-time' }),
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),

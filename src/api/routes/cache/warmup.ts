@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { authErrors, ErrorResponse, TableName } from '../schemas.ts'
@@ -7,21 +8,26 @@ const WarmupBody = Type.Object(
   { additionalProperties: false },
 )
 
-export default async function warmupRoutes(app: FastifyInstance) {
-  app.post('/cache/warmup', {
-    config: { scope: 'admin' },
-    bodyLimit: 64 * 1024,
-    schema: {
-      tags: ['cache'],
-      summary: 'Queue a prefetch now: of the named tables, or of the most popular ones',
-      body: Type.Union([WarmupBody, Type.Null()]),
-      response: { 202: Type.Object({ jobId: Type.String() }), 400: ErrorResponse, ...authErrors, 404: ErrorResponse, 503: ErrorResponse },
+export default async function warmupRoutes(fastify: FastifyInstance) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  app.post(
+    '/cache/warmup',
+    {
+      config: { scope: 'admin' },
+      bodyLimit: 64 * 1024,
+      schema: {
+        tags: ['cache'],
+        summary: 'Queue a prefetch now: of the named tables, or of the most popular ones',
+        body: Type.Union([WarmupBody, Type.Null()]),
+        response: { 202: Type.Object({ jobId: Type.String() }), 400: ErrorResponse, ...authErrors, 404: ErrorResponse, 503: ErrorResponse },
+      },
     },
-  }, async (request, reply) => {
-    const tables = (request.body as { tables?: string[] } | null)?.tables
-    // Denied and missing tables are both 404, before anything is queued.
-    for (const table of tables ?? []) await app.assertTableExists(table, request.principal)
-    const jobId = await app.queues.enqueue('prefetch', tables ? { tables } : {})
-    return reply.code(202).send({ jobId })
-  })
+    async (request, reply) => {
+      const tables = request.body?.tables
+      // Denied and missing tables are both 404, before anything is queued.
+      for (const table of tables ?? []) await app.assertTableExists(table, request.principal)
+      const jobId = await app.queues.enqueue('prefetch', tables ? { tables } : {})
+      return reply.code(202).send({ jobId })
+    },
+  )
 }

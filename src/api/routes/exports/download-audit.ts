@@ -20,7 +20,7 @@ export function auditDownload(request: FastifyRequest, reply: FastifyReply, expo
     const finished = finishedEvent || reply.raw.writableFinished
     const outcome = status >= 400 ? 'refused' : finished ? 'completed' : 'aborted'
     const length = Number(reply.getHeader('content-length'))
-    const tenant = (request as { principal?: { tenant?: string } }).principal?.tenant
+    const tenant = request.principal?.tenant
     request.log.info({
       msg: 'export.download',
       exportId,

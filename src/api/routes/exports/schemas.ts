@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { EXPORT_FORMATS, EXPORT_STATUSES } from '../../../shared/exports/model.ts'
-import { authErrors, ErrorResponse, TableName } from '../schemas.ts'
+import { authErrors, ErrorResponse, Literals, TableName } from '../schemas.ts'
 import { IndexName, QueryQuery } from '../tables/schemas.ts'
 
 export const ExportId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'export id' })
@@ -21,7 +21,7 @@ export const ExportQueryBody = Type.Object(
 export const CreateExportBody = Type.Object(
   {
     table: TableName,
-    format: Type.Union(EXPORT_FORMATS.map((f) => Type.Literal(f)), { description: 'csv or jsonl' }),
+    format: Literals(EXPORT_FORMATS, { description: 'csv or jsonl' }),
     index: Type.Optional(IndexName),
     // Any JSON here, checked by the handler: an anyOf of string and array would be mangled by type coercion.
     filter: Type.Optional(
@@ -41,9 +41,7 @@ export const CreateExportBody = Type.Object(
       }),
     ),
     gzip: Type.Boolean({ default: false, description: 'gzip the file (.gz)' }),
-    notify: Type.Optional(
-      Type.String({ format: 'email', maxLength: 254, description: 'who gets an email when the export completes or fails' }),
-    ),
+    notify: Type.Optional(Type.String({ format: 'email', maxLength: 254, description: 'who gets an email when the export completes or fails' })),
   },
   { additionalProperties: false },
 )
@@ -67,7 +65,7 @@ export const ExportView = Type.Object(
     id: Type.String(),
     table: Type.String(),
     index: Type.Union([Type.String(), Type.Null()]),
-    format: Type.Union(EXPORT_FORMATS.map((f) => Type.Literal(f))),
+    format: Literals(EXPORT_FORMATS),
     gzip: Type.Boolean(),
     filter: Type.Union([Type.String(), Type.Null()], { description: 'the filter as JSON text' }),
     query: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'the key condition of a query export, null for a Scan' }),
@@ -75,7 +73,7 @@ export const ExportView = Type.Object(
     schedule: Type.Union([Type.String(), Type.Null()], { description: 'the schedule whose run made it, else null' }),
     scheduledAt: Time,
     notify: Type.Union([Type.String(), Type.Null()]),
-    status: Type.Union(EXPORT_STATUSES.map((s) => Type.Literal(s))),
+    status: Literals(EXPORT_STATUSES),
     progress: Type.Integer({ minimum: 0, maximum: 100 }),
     processedItems: Type.Integer({ description: 'items written so far, over every segment' }),
     segments: Type.Integer(),
@@ -94,7 +92,7 @@ export const ExportView = Type.Object(
 
 export const ListQuery = Type.Object(
   {
-    status: Type.Optional(Type.Union(EXPORT_STATUSES.map((s) => Type.Literal(s)))),
+    status: Type.Optional(Literals(EXPORT_STATUSES)),
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'from the previous page' })),
   },

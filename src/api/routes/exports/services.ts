@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import type { Static } from 'typebox'
 import type { Principal } from '../../../shared/access.ts'
 import {
   type CreateExportDeps,
@@ -18,6 +19,7 @@ import {
   tenantOf,
 } from '../../../shared/exports/index.ts'
 import { createConfiguredRedis } from '../../../shared/redis/index.ts'
+import type { ExportView } from './schemas.ts'
 
 /** What the export routes share; built once per API instance. */
 export interface ExportApi {
@@ -36,7 +38,7 @@ export interface ExportApi {
    */
   visible(principal: Principal | undefined, record: ExportRecord): boolean
   /** The record as the API shows it. */
-  view(record: ExportRecord): Record<string, unknown>
+  view(record: ExportRecord): Static<typeof ExportView>
   /** Ends the open event streams (before the server closes, so it does not wait for clients). */
   readonly streams: Set<() => void>
 }
@@ -46,7 +48,7 @@ const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).
 export function createExportApi(app: FastifyInstance): ExportApi {
   const { config } = app
   const store = createExportStore({ redis: app.redis, keys: app.keys })
-  const tokens = createDownloadTokens(config.CURSOR_SECRET!, config.DOWNLOAD_LINK_TTL)
+  const tokens = createDownloadTokens(config.CURSOR_SECRET, config.DOWNLOAD_LINK_TTL)
   const signedDownload = (record: Pick<ExportRecord, 'id' | 'tenant'>) =>
     `${exportPaths(record.id).download}?token=${tokens.sign(record.id, tenantOf(record)).token}`
   const flows = createExportFlows(app.redis, app.keys.queuePrefix)
@@ -63,8 +65,7 @@ export function createExportApi(app: FastifyInstance): ExportApi {
       logger: app.log,
     }),
     signedDownload,
-    visible: (principal, record) =>
-      principal !== undefined && tenantOf(record) === principal.tenant && app.tableVisible(principal, record.table),
+    visible: (principal, record) => principal !== undefined && tenantOf(record) === principal.tenant && app.tableVisible(principal, record.table),
     streams: new Set(),
     view: (r) => ({
       id: r.id,
@@ -82,7 +83,7 @@ export function createExportApi(app: FastifyInstance): ExportApi {
       progress: r.progress,
       processedItems: r.processedItems,
       segments: r.segments,
-      createdAt: iso(r.createdAt),
+      createdAt: new Date(r.createdAt).toISOString(),
       startedAt: iso(r.startedAt),
       completedAt: iso(r.completedAt),
       error: r.error ?? null,

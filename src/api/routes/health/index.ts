@@ -7,9 +7,11 @@ const Check = Type.Object({
 })
 const DynamoCheck = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-  breaker: Type.Optional(Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half-open')], {
-    description: "this process's DynamoDB circuit breaker",
-  })),
+  breaker: Type.Optional(
+    Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half-open')], {
+      description: "this process's DynamoDB circuit breaker",
+    }),
+  ),
 })
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
@@ -64,21 +66,29 @@ export default async function healthRoutes(app: FastifyInstance) {
     return running
   }
 
-  app.get('/health', {
-    schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
-  }, async () => ({ status: 'ok' as const }))
-
-  app.get('/ready', {
-    schema: {
-      tags: ['operations'],
-      summary: 'Readiness: Redis and DynamoDB answer',
-      response: { 200: Readiness, 503: Readiness },
+  app.get(
+    '/health',
+    {
+      schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
     },
-  }, async (_request, reply) => {
-    const { redis, dynamodb } = await readiness()
-    const ok = redis === 'ok' && dynamodb === 'ok'
-    // The breaker is reported (live, not cached), not failed on: with it open the API still serves from the cache.
-    const checks = { redis: { status: redis }, dynamodb: { status: dynamodb, breaker: app.gateway.breakerState() } }
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks })
-  })
+    async () => ({ status: 'ok' as const }),
+  )
+
+  app.get(
+    '/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: Redis and DynamoDB answer',
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (_request, reply) => {
+      const { redis, dynamodb } = await readiness()
+      const ok = redis === 'ok' && dynamodb === 'ok'
+      // The breaker is reported (live, not cached), not failed on: with it open the API still serves from the cache.
+      const checks = { redis: { status: redis }, dynamodb: { status: dynamodb, breaker: app.gateway.breakerState() } }
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks })
+    },
+  )
 }

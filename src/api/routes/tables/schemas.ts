@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { ErrorResponse } from '../schemas.ts'
+import { ErrorResponse, Literals } from '../schemas.ts'
 
 export const View = Type.Union([Type.Literal('document'), Type.Literal('typed')], {
   default: 'document',
@@ -15,15 +15,31 @@ export const Fields = Type.String({
 export const Select = Type.Literal('count', {
   description: 'count: answer { count, scannedCount, cursor } instead of items (up to 10 DynamoDB pages per request; limit, view and fields do not apply)',
 })
+export const Consistent = Type.Boolean({
+  description: 'true: a ConsistentRead (not of a global secondary index), never answered from the cache; the answer replaces the cached entry',
+})
 export const IndexName = Type.String({ pattern: '^[A-Za-z0-9_.-]{3,255}$', description: 'a GSI or LSI of the table' })
 
 export const ItemsQuery = Type.Object(
-  { limit: Limit, cursor: Type.Optional(Cursor), index: Type.Optional(IndexName), fields: Type.Optional(Fields), select: Type.Optional(Select), view: View },
+  {
+    limit: Limit,
+    cursor: Type.Optional(Cursor),
+    index: Type.Optional(IndexName),
+    fields: Type.Optional(Fields),
+    select: Type.Optional(Select),
+    view: View,
+    consistent: Type.Optional(Consistent),
+  },
   { additionalProperties: false },
 )
 
 export const ItemQuery = Type.Object(
-  { sk: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'sort key value' })), fields: Type.Optional(Fields), view: View },
+  {
+    sk: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'sort key value' })),
+    fields: Type.Optional(Fields),
+    view: View,
+    consistent: Type.Optional(Consistent),
+  },
   { additionalProperties: false },
 )
 
@@ -32,7 +48,7 @@ export const QueryQuery = Type.Object(
     pk: Type.String({ minLength: 1, maxLength: 2048, description: 'partition key value (equality)' }),
     sk: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'sort key value' })),
     skOp: Type.Optional(
-      Type.Union(['eq', 'lt', 'le', 'gt', 'ge', 'between', 'begins_with'].map((op) => Type.Literal(op)), {
+      Literals(['eq', 'lt', 'le', 'gt', 'ge', 'between', 'begins_with'], {
         description: 'sort key condition',
       }),
     ),
@@ -56,6 +72,7 @@ export const QueryQuery = Type.Object(
     fields: Type.Optional(Fields),
     select: Type.Optional(Select),
     view: View,
+    consistent: Type.Optional(Consistent),
   },
   { additionalProperties: false },
 )
@@ -100,9 +117,7 @@ export const TableDetails = Type.Object(
       }),
     ),
     billingMode: Type.String({ description: 'PAY_PER_REQUEST or PROVISIONED' }),
-    provisionedThroughput: Type.Optional(
-      Type.Object({ readCapacityUnits: Type.Integer(), writeCapacityUnits: Type.Integer() }),
-    ),
+    provisionedThroughput: Type.Optional(Type.Object({ readCapacityUnits: Type.Integer(), writeCapacityUnits: Type.Integer() })),
     stream: Type.Object({ enabled: Type.Boolean(), viewType: Type.Optional(Type.String()) }),
     itemCount: Type.Integer({ description: 'as DynamoDB reports it (updated about every six hours)' }),
     sizeBytes: Type.Integer({ description: 'as DynamoDB reports it' }),
