@@ -68,6 +68,11 @@ export const ConfigSchema = Type.Object({
     description:
       'how an invalidation treats the entries it hits when the caller says nothing (mode=): hard = the next read misses and waits for DynamoDB; soft = served once more as STALE (Cache-Status detail=invalidated) while one refresh is queued',
   }),
+  METRICS_SCRAPE_TIMEOUT_MS: Int(
+    500,
+    1,
+    "ms a /metrics scrape waits on Redis for queue depths, export outcomes and Streams follower state before it answers without them (keep it under the scraper's own timeout)",
+  ),
   NEAR_CACHE_TTL_MS: Int(1000, 0, 'ms an API process answers a hot hit from memory before asking Redis again (0 = off); invalidations reach it at once'),
   NEAR_CACHE_MAX_MB: Int(64, 1, 'MB of bodies (gzip, and inflated for clients without gzip) each API process keeps in its near cache'),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(

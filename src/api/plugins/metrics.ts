@@ -11,9 +11,6 @@ declare module 'fastify' {
   }
 }
 
-/** How long a scrape may wait on Redis for queue depths before it answers without them. */
-export const QUEUE_SCRAPE_TIMEOUT_MS = 500
-
 const OUTCOMES: Record<string, CacheOutcomeLabel> = { HIT: 'hit', STALE: 'stale', MISS: 'miss', BYPASS: 'bypass' }
 
 /** The table a cached read was for ('*' for the table list), or undefined for routes that are not cached reads. */
@@ -57,17 +54,17 @@ async function metrics(app: FastifyInstance) {
         queue: (name) => app.queues.queue(name as never),
         ready: () => app.redis.status === 'ready',
       },
-      QUEUE_SCRAPE_TIMEOUT_MS,
+      app.config.METRICS_SCRAPE_TIMEOUT_MS,
     )
     m.addRedisGauge(() => app.redis.status === 'ready')
     m.addExportOutcomes(async () => {
       if (app.redis.status !== 'ready') throw new Error('Redis not ready')
       return app.redis.hgetall(app.keys.exportOutcomes)
-    }, QUEUE_SCRAPE_TIMEOUT_MS)
+    }, app.config.METRICS_SCRAPE_TIMEOUT_MS)
     m.addStreamsCollectors(async () => {
       if (app.redis.status !== 'ready') throw new Error('Redis not ready')
       return readStreamsState(app.redis, app.keys)
-    }, QUEUE_SCRAPE_TIMEOUT_MS)
+    }, app.config.METRICS_SCRAPE_TIMEOUT_MS)
     const gateway = app.gateway as { breakerState?: () => string }
     if (typeof gateway.breakerState === 'function') m.addBreakerGauge(() => gateway.breakerState!())
   })
