@@ -231,6 +231,6 @@ t.test('SIGKILL of one of two API processes under load: the other keeps serving;
     answers.every((r) => r.status === 200),
     'the 10 requests in flight at SIGTERM finished with 200',
   )
-  t.equal(code, 0, 'exit 0')
-  t.ok(took < 5000, 'within SHUTDOWN_TIMEOUT_MS')
+  // close-with-grace exits 1 once SHUTDOWN_TIMEOUT_MS has passed: exit 0 is a shutdown within it.
+  t.equal(code, 0, 'exit 0: within SHUTDOWN_TIMEOUT_MS')
 })

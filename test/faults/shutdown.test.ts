@@ -190,8 +190,8 @@ t.test('SIGTERM to an API process under load: in-flight requests finish, nothing
     inFlight.some((o) => o.kind === 'uncached read' && served(o)),
     'an uncached read in flight at SIGTERM was served in full',
   )
-  t.equal(code, 0, 'exit 0')
-  t.ok(took < 5000, `within SHUTDOWN_TIMEOUT_MS (${took} ms)`)
+  // close-with-grace exits 1 once SHUTDOWN_TIMEOUT_MS has passed: exit 0 is a shutdown within it.
+  t.equal(code, 0, `exit 0: within SHUTDOWN_TIMEOUT_MS (${took} ms)`)
   t.equal(streamEnd.ended, 'cleanly', 'the open event stream was ended by the server, not cut')
 
   const accepted = outcomes.filter((o) => o.id).map((o) => o.id!)
@@ -270,8 +270,8 @@ t.test('SIGTERM to a worker mid-batch and mid-export: exit 0 in time, no job lef
   t.comment(
     `exit ${code} ${took} ms after SIGTERM (SHUTDOWN_TIMEOUT_MS 3000); then batch ${atExit.batch.status} ${atExit.batch.written}/${TOTAL}, export ${atExit.export.status} ${atExit.export.processedItems} items; jobs ${JSON.stringify(afterExit)}`,
   )
-  t.equal(code, 0, 'exit 0')
-  t.ok(took < 3000, `within SHUTDOWN_TIMEOUT_MS (${took} ms)`)
+  // close-with-grace exits 1 once SHUTDOWN_TIMEOUT_MS has passed: exit 0 is a shutdown within it.
+  t.equal(code, 0, `exit 0: within SHUTDOWN_TIMEOUT_MS (${took} ms)`)
   t.equal(afterExit.active, 0, 'no job left active')
   t.equal(afterExit.failed, 0, 'no job failed')
 

@@ -192,8 +192,8 @@ t.test('SIGTERM during active jobs: exit 0 within SHUTDOWN_TIMEOUT_MS, no job fa
   t.ok((await queue.getActiveCount()) > 0, 'jobs are active when SIGTERM arrives')
   const started = Date.now()
   worker!.signal('SIGTERM')
-  t.equal(await worker!.exited, 0, 'exit code 0')
-  t.ok(Date.now() - started < 4000, `stopped in ${Date.now() - started} ms`)
+  // close-with-grace exits 1 once SHUTDOWN_TIMEOUT_MS has passed: exit 0 is a stop within it.
+  t.equal(await worker!.exited, 0, `exit code 0: stopped within SHUTDOWN_TIMEOUT_MS (${Date.now() - started} ms)`)
   t.equal(await queue.getFailedCount(), 0, 'no job failed')
   t.equal(await queue.getActiveCount(), 0, 'no job left active')
   const counts = await queue.getJobCounts('completed', 'waiting', 'delayed')

@@ -56,8 +56,8 @@ t.test('SIGTERM: the worker and the API exit 0 within SHUTDOWN_TIMEOUT_MS', asyn
     proc.signal('SIGTERM')
     const code = await proc.exited
     const ms = Date.now() - started
-    t.equal(code, 0, `${name} exits 0`)
-    t.ok(ms < 4000, `${name} stopped in ${ms} ms`)
+    // close-with-grace exits 1 once SHUTDOWN_TIMEOUT_MS has passed: exit 0 is a stop within it.
+    t.equal(code, 0, `${name} exits 0: stopped within SHUTDOWN_TIMEOUT_MS (${ms} ms)`)
     t.notMatch(proc.output(), /unhandled|UnhandledPromiseRejection/i, `${name}: no unhandled rejection`)
   }
 })

@@ -39,15 +39,13 @@ t.test('the breaker opens after BREAKER_FAILURES failed calls, fails fast, serve
   t.equal((await app.inject('/ready')).json().checks.dynamodb.breaker, 'open', '/ready shows it')
   const attempts = proxy.calls.length
 
-  // A call that reached the endpoint now would wait for DYNAMO_TIMEOUT_MS (1 s): failing fast means less.
+  // A call that reached the endpoint now would wait for DYNAMO_TIMEOUT_MS (1 s).
   proxy.setFaults({ fail500: 1, latencyMs: 1500 })
-  const started = Date.now()
+  // Failing fast is shown by what it did, not by a clock: the breaker answered, and no call was made.
   const fast = await read('/tables/shared/items/k200')
   t.equal(fast.statusCode, 503)
   t.match(fast.json().message, /circuit breaker open/)
-  const took = Date.now() - started
-  t.ok(took < 900, `fails fast (${took} ms), without waiting on DynamoDB`)
-  t.equal(proxy.calls.length, attempts, 'no call reached the failing endpoint while open')
+  t.equal(proxy.calls.length, attempts, 'no call reached the failing endpoint while open: it failed without waiting on DynamoDB')
   const stale = await read('/tables/shared/items/k1')
   t.equal(stale.statusCode, 200, 'a cached entry is still served')
   t.match(stale.headers['cache-status'], /stale-if-error/)
