@@ -61,7 +61,11 @@ t.test('entries sharing an ETag still get their own Age, Cache-Control and Cache
   t.match(old.headers.age, /^(50|51)$/)
   t.match(old.headers['cache-control'], /^private, max-age=(29|30), /)
   t.match(old.headers['cache-status'], /^dynacache; hit; ttl=(29|30)$/)
-  t.same(youngAgain.headers, young.headers, 'the first entry answers as before')
+  // The first entry answers as before, not with the headers kept for the other entry of its ETag (its
+  // figures may have moved on by a second since: the ranges allow that, never the other entry's values).
+  t.match(youngAgain.headers.age, /^[12]$/, 'the first entry answers as before: its own Age')
+  t.match(youngAgain.headers['cache-control'], /^private, max-age=(78|79), stale-while-revalidate=20, stale-if-error=86400$/, 'its own Cache-Control')
+  t.match(youngAgain.headers['cache-status'], /^dynacache; hit; ttl=(78|79)$/, 'its own Cache-Status')
   t.equal(young.headers.etag, 'W/"same-body"')
   t.equal(young.headers['x-cache'], 'HIT')
   t.equal(young.headers.vary, 'Accept-Encoding')
