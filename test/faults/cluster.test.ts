@@ -323,3 +323,29 @@ t.test('keys of every kind are spread over the masters, each on the master ownin
   t.equal(used, owners.size, `keys on ${used} of ${cluster.ports.length} masters`)
   t.ok(used >= 2, 'more than one master holds keys')
 })
+
+t.test("a script that takes its key count first is not auto-pipelined beside another node's commands", async (t) => {
+  // The Cluster groups the commands of one tick by the slot of each one's first argument. For dcCacheRead
+  // that argument is the number of keys, so it was grouped by the slot of "3": beside a command of that
+  // slot's node, while its own keys live on another, and the whole batch failed ("All keys in the pipeline
+  // should belong to the same slots allocation group"); a cache read then bypassed the cache.
+  const redis = app.redis
+  const slots = (redis as unknown as { slots: string[][] }).slots
+  const nodeOf = async (key: string) => slots[(await redis.cluster('KEYSLOT', key)) as number]!.join(',')
+  const keysOf = (table: string) => [app.keys.entry(table, 'probe'), app.keys.generation(table), app.keys.dependency(table, 'data')]
+  const countNode = await nodeOf('3')
+  let table: string | undefined
+  for (const candidate of ['users', 'orders', 'people', ...Array.from({ length: 50 }, (_, i) => `t${i}`)]) {
+    if ((await nodeOf(keysOf(candidate)[0]!)) !== countNode) {
+      table = candidate
+      break
+    }
+  }
+  let neighbour: string | undefined
+  for (let i = 0; !neighbour; i++) if ((await nodeOf(`probe:${i}`)) === countNode) neighbour = `probe:${i}`
+  t.ok(table, `the entry keys of ${table} live on another master than slot("3")'s`)
+  const keys = keysOf(table!)
+  const [read, other] = await Promise.all([redis.dcCacheReadBuffer(keys.length, ...keys, '', ''), redis.get(neighbour)])
+  t.ok(Array.isArray(read), 'the script ran')
+  t.equal(other, null, "and the other node's command in the same tick too")
+})

@@ -1,4 +1,5 @@
 import { Cluster, type ClusterOptions, type Redis } from 'ioredis'
+import { SCRIPTS_WITH_KEY_COUNT } from './scripts.ts'
 
 export interface ClusterSeeds {
   nodes: Array<{ host: string; port: number }>
@@ -39,6 +40,11 @@ export function openCluster(url: string, role: ClusterRoleOptions): Redis {
   const cluster = new Cluster(seeds.nodes, {
     enableOfflineQueue: role.enableOfflineQueue,
     enableAutoPipelining,
+    // The Cluster groups auto-pipelined commands by the slot of their first argument. A script whose
+    // caller passes the number of keys first would be grouped by the slot of that number, beside commands
+    // of another node, and the whole batch fails ("All keys in the pipeline should belong to the same
+    // slots allocation group"): those scripts are sent on their own.
+    autoPipeliningIgnoredCommands: SCRIPTS_WITH_KEY_COUNT,
     // 'ready' only once CLUSTER INFO says ok, so a half-formed cluster does not take traffic.
     enableReadyCheck: true,
     slotsRefreshTimeout: 2000,

@@ -36,6 +36,11 @@ export const SCRIPTS = {
 
 export type ScriptName = keyof typeof SCRIPTS
 
+/** Scripts whose caller passes the number of keys first (their first argument is no key). */
+export const SCRIPTS_WITH_KEY_COUNT: string[] = Object.entries(SCRIPTS)
+  .filter(([, script]) => script.numberOfKeys === null)
+  .map(([name]) => name)
+
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     dcCacheReadBuffer(numberOfKeys: number, ...keysThenArgs: string[]): Result<Array<Buffer | null>, Context>
