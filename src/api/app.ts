@@ -5,12 +5,15 @@ import { loadApiKeys } from '../shared/api-keys.ts'
 import type { ApiConfig } from '../shared/config.ts'
 import { loggerOptions } from '../shared/logger.ts'
 import { tracingEnabled } from '../shared/telemetry/tracing.ts'
+import type { HitLane } from './hit-lane.ts'
+import { serverWithFront } from './http-server.ts'
 import auth, { enforceAuth } from './plugins/auth.ts'
 import bullBoard from './plugins/bull-board.ts'
 import cache, { type CachePluginOptions } from './plugins/cache.ts'
 import connections, { type ConnectionsOptions } from './plugins/connections.ts'
 import consoleUi, { type ConsoleOptions } from './plugins/console.ts'
 import errorHandler from './plugins/error-handler.ts'
+import hitLane from './plugins/hit-lane.ts'
 import limits, { serverLimits } from './plugins/limits.ts'
 import metrics, { metricsRoutes } from './plugins/metrics.ts'
 import rateLimit from './plugins/rate-limit.ts'
@@ -45,6 +48,9 @@ export async function buildApp(config: ApiConfig, options: BuildOptions = {}): P
   // Read first: a bad API_KEYS_FILE stops start-up (ConfigError) before any connection is opened.
   const apiKeys = loadApiKeys(config)
   const logger = options.logger ?? loggerOptions(config, 'dynacache-api')
+  const requestId = createRequestIds()
+  // Set once the app is ready: the hit lane answers repeated fresh hits in front of Fastify (hit-lane.ts).
+  let lane: HitLane | null = null
   const app = Fastify({
     ...(typeof (logger as { info?: unknown }).info === 'function'
       ? { loggerInstance: logger as FastifyServerOptions['loggerInstance'] }
@@ -52,7 +58,8 @@ export async function buildApp(config: ApiConfig, options: BuildOptions = {}): P
     requestIdHeader: 'x-request-id',
     // plugins/request-log.ts writes one line per request instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: createRequestIds(),
+    genReqId: requestId,
+    serverFactory: (handler, opts) => serverWithFront(handler, opts, (req, res, fastify) => lane?.serve(req, res, fastify) === true),
     bodyLimit: 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2048 },
     forceCloseConnections: 'idle',
@@ -84,6 +91,7 @@ export async function buildApp(config: ApiConfig, options: BuildOptions = {}): P
   await app.register(enforceAuth)
   await app.register(tablesPolicy)
   await app.register(cache, options.cache ?? {})
+  await app.register(hitLane, { requestId })
   // Learns routes as they are added: before every route.
   await app.register(swagger)
   await app.register(bullBoard)
@@ -104,5 +112,6 @@ export async function buildApp(config: ApiConfig, options: BuildOptions = {}): P
   if (options.routes) await app.register(options.routes)
 
   await app.ready()
+  lane = app.hitLane
   return app
 }

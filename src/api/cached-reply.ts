@@ -1,10 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
-import { type FreshnessPolicy, freshSecondsLeft, staleWindowSeconds } from '../shared/cache/freshness.ts'
+import { type Dated, type FreshnessPolicy, freshSecondsLeft, staleWindowSeconds } from '../shared/cache/freshness.ts'
 import type { CacheResult } from '../shared/cache/index.ts'
 import { inflate } from '../shared/cache/inflate.ts'
 import { type ResourceKind, staleIfErrorFor } from '../shared/cache/resources.ts'
 import type { Config } from '../shared/config.ts'
+
+export const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** The X-Cache word of each outcome (batch-get uses it per item). */
 export const X_CACHE: Record<CacheResult['outcome'], string> = {
@@ -88,7 +90,7 @@ type StaleIfErrorConfig = Pick<Config, 'STALE_IF_ERROR_TTL' | 'STALE_IF_ERROR_SH
  * The cache headers of one entry as served fresh or stale, built once: only Age, `max-age` and
  * Cache-Status's `ttl` change with time, and those are rebuilt only when their whole seconds change.
  */
-interface EntryHeaders {
+export interface EntryHeaders {
   outcome: 'hit' | 'stale'
   createdAt: number
   ttl: number
@@ -109,8 +111,17 @@ function cacheControl(freshLeft: number, swr: number, staleIfError: number) {
   return `private, max-age=${freshLeft}, stale-while-revalidate=${swr}, stale-if-error=${staleIfError}`
 }
 
-/** Cache-Status, Cache-Control and Age of a fresh or stale hit, reusing the strings of the last hit of the same entry. */
-function hitHeaders(result: CacheResult, outcome: 'hit' | 'stale', now: number, policy: FreshnessPolicy, staleIfError: number): EntryHeaders {
+/**
+ * Cache-Status, Cache-Control and Age of a fresh or stale hit, reusing the strings of the last hit of the
+ * same entry. The hit lane (hit-lane.ts) takes its headers from here too, so both answer alike.
+ */
+export function hitHeaders(
+  result: Dated & { etag: string },
+  outcome: 'hit' | 'stale',
+  now: number,
+  policy: FreshnessPolicy,
+  staleIfError: number,
+): EntryHeaders {
   const ttlLeft = freshSecondsLeft(result, now, policy)
   const ageS = Math.max(0, Math.floor((now - result.createdAt) / 1000))
   let held = entryHeaders.get(result.etag)
@@ -135,7 +146,7 @@ function hitHeaders(result: CacheResult, outcome: 'hit' | 'stale', now: number, 
     staleIfError,
     ttlLeft,
     ageS,
-    cacheStatus: cacheStatus(result, now, policy, false),
+    cacheStatus: outcome === 'hit' ? `dynacache; hit; ttl=${ttlLeft}` : `dynacache; hit; ttl=${ttlLeft}; detail=stale-while-revalidate`,
     // Unchanged while the whole seconds left are: the string of the last hit is kept then.
     cacheControl: held?.ttlLeft === ttlLeft ? held.cacheControl : cacheControl(Math.max(0, ttlLeft), swr, staleIfError),
     age: held?.ageS === ageS ? held.age : String(ageS),
@@ -183,7 +194,7 @@ export async function sendCached(
   if (etagMatches(request.headers['if-none-match'], result.etag)) {
     return reply.code(304).send()
   }
-  reply.code(result.status).type('application/json; charset=utf-8')
+  reply.code(result.status).type(JSON_TYPE)
   if (result.gzip && acceptsGzip(request.headers['accept-encoding'])) {
     return reply.header('content-encoding', 'gzip').send(result.gzip)
   }

@@ -1,3 +1,5 @@
+import type { IncomingMessage } from 'node:http'
+
 /** The Redis commands a budget needs (an ioredis client or cluster). */
 export interface BudgetRedis {
   multi(): BudgetMulti
@@ -144,7 +146,30 @@ export function createKeyBudget(redis: BudgetRedis, options: BudgetOptions) {
       if (state.exhausted) return answer(state, false, t)
       return spend(client, state)
     },
+    /**
+     * Spends a token of `client` only if this process holds one for the current window: no Redis, no
+     * promise, nothing changed otherwise (the hit lane asks this, and leaves every other case to `consume`).
+     */
+    spendHeld(client: string): BudgetAnswer | undefined {
+      if (redis.status !== 'ready') return undefined
+      const state = clients.get(client)
+      if (state === undefined || state.tokens <= 0) return undefined
+      const t = now()
+      if (state.resetAt !== 0 && t >= state.resetAt) return undefined
+      state.tokens--
+      if (!state.exhausted && state.tokens < sizeOf(state) / 2) void refill(client, state)
+      return answer(state, true, t)
+    },
   }
 }
 
 export type KeyBudget = ReturnType<typeof createKeyBudget>
+
+/** Tokens the hit lane spent for requests it then handed to Fastify: the rate limit counts them once. */
+const charged = new WeakMap<IncomingMessage, BudgetAnswer>()
+
+/** Records that this request's token is spent already (hit-lane.ts, before it hands the request on). */
+export const chargeRequest = (req: IncomingMessage, answer: BudgetAnswer) => charged.set(req, answer)
+
+/** The answer of a token spent for this request already, if any (rate-limit.ts). */
+export const chargedAnswer = (req: IncomingMessage): BudgetAnswer | undefined => charged.get(req)

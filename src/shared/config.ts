@@ -1,5 +1,13 @@
 import { type Static, Type } from 'typebox'
 import { Value } from 'typebox/value'
+import { ConfigError, exitOnConfigError } from './config-error.ts'
+import { type ProcessRole, REQUIRED_FOR, type RoleConfig } from './config-roles.ts'
+import { refuseDevSecrets } from './well-known-secrets.ts'
+
+// Moved out by concept, re-exported so every importer keeps importing from config.ts.
+export { ConfigError, exitOnConfigError } from './config-error.ts'
+export { type ApiConfig, type LocalConfig, type ProcessRole, REQUIRED_FOR, type RoleConfig, type WorkerConfig } from './config-roles.ts'
+export { isWellKnown, WELL_KNOWN_SECRETS } from './well-known-secrets.ts'
 
 /**
  * Every environment variable dynacache reads. The schema is the single source: the type comes from
@@ -179,37 +187,6 @@ export const ConfigSchema = Type.Object({
 export type Config = Readonly<Static<typeof ConfigSchema>>
 export type ConfigKey = keyof Config
 
-/** Variables a process role cannot start without. */
-export const REQUIRED_FOR = {
-  // And API_KEYS or API_KEYS_FILE (checked in loadConfig: either one will do).
-  api: ['REDIS_URL', 'CURSOR_SECRET'],
-  // Workers sign download links in export emails and decode the cursors of paged entries they refresh.
-  worker: ['REDIS_URL', 'CURSOR_SECRET'],
-  // The local all-in-one stack starts what it is not given (Redis, DynamoDB, SES) and makes dev keys.
-  local: [],
-  any: [],
-} as const satisfies Record<string, readonly ConfigKey[]>
-
-export type ProcessRole = keyof typeof REQUIRED_FOR
-
-/**
- * Config as a process role has it: the variables the role requires are plain values, never undefined.
- * Distributes over a union of roles (a role known only at run time gets a union of their configs).
- */
-export type RoleConfig<R extends ProcessRole> = R extends ProcessRole
-  ? Config & { readonly [K in (typeof REQUIRED_FOR)[R][number]]-?: NonNullable<Config[K]> }
-  : never
-/** The API's config (src/api/server.ts). */
-export type ApiConfig = RoleConfig<'api'>
-/** A worker's config (src/workers/main.ts). */
-export type WorkerConfig = RoleConfig<'worker'>
-/** The local all-in-one stack's config (src/local/main.ts), before it starts the API and a worker. */
-export type LocalConfig = RoleConfig<'local'>
-
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
-
 /**
  * Validates the environment once and returns a frozen Config. Throws ConfigError whose message is
  * one line naming the first bad variable and what it expects.
@@ -247,27 +224,6 @@ export function loadConfig<R extends ProcessRole = 'any'>(env: Record<string, st
   return Object.freeze(value) as RoleConfig<R>
 }
 
-/** Secrets published in docker-compose.yml and the docs: anyone can read them, so production refuses them. */
-export const WELL_KNOWN_SECRETS: ReadonlySet<string> = new Set([
-  'dev-admin-key-change-me',
-  'dev-read-key-change-me',
-  'dev-only-cursor-secret-change-me',
-  'a-long-random-admin-key',
-  'a-long-random-read-key',
-])
-
-export const isWellKnown = (secret: string) => WELL_KNOWN_SECRETS.has(secret) || /change-?me/i.test(secret)
-
-function refuseDevSecrets(value: Static<typeof ConfigSchema>): void {
-  const keys = (value.API_KEYS ?? '').split(';').map((entry) => entry.split(':')[0] ?? '')
-  if (keys.some(isWellKnown)) {
-    throw new ConfigError('API_KEYS holds a well-known development key: set your own keys (NODE_ENV=production)')
-  }
-  if (value.CURSOR_SECRET !== undefined && isWellKnown(value.CURSOR_SECRET)) {
-    throw new ConfigError('CURSOR_SECRET is a well-known development value: set your own secret (NODE_ENV=production)')
-  }
-}
-
 function describe(key: ConfigKey): string {
   const schema = ConfigSchema.properties[key] as { description?: string; type?: string }
   const kind = schema.type === 'integer' ? 'an integer, ' : schema.type === 'number' ? 'a number, ' : schema.type === 'boolean' ? 'true or false, ' : ''
@@ -281,13 +237,6 @@ export function loadConfigOrExit<R extends ProcessRole>(role: R, env: Record<str
   } catch (err) {
     return exitOnConfigError(err)
   }
-}
-
-/** Prints a ConfigError as one line and exits 1 (no stack trace); rethrows anything else. */
-export function exitOnConfigError(err: unknown): never {
-  if (!(err instanceof ConfigError)) throw err
-  process.stderr.write(`dynacache: configuration error: ${err.message}\n`)
-  process.exit(1)
 }
 
 /** The schema's variables with default and description, for docs/configuration.md and its drift test. */

@@ -132,3 +132,31 @@ t.test('Redis not ready or failing: requests are allowed, not refused or held', 
   const budget = createKeyBudget(failing, { limit: 1, windowMs: 60_000, counterKey: (c) => c })
   for (let i = 0; i < 3; i++) t.equal(await spend(budget, 'key:a'), true)
 })
+
+t.test('spendHeld (the hit lane) spends only a token this process holds, and changes nothing otherwise', async (t) => {
+  const clock = { now: 5_000_000 }
+  const fake = fakeRedis(clock)
+  const budget = createKeyBudget(fake.redis, { limit: 100, windowMs: 60_000, lease: 4, counterKey: (c) => `rl:${c}`, now: () => clock.now })
+  t.equal(budget.spendHeld('key:a'), undefined, 'no lease taken yet: left to consume')
+  t.equal(fake.roundTrips(), 0, 'and Redis was not asked')
+  t.equal(await spend(budget, 'key:a'), true, 'consume takes a lease of 4 and spends one')
+  const trips = fake.roundTrips()
+  const held = [budget.spendHeld('key:a'), budget.spendHeld('key:a'), budget.spendHeld('key:a')]
+  t.same(
+    held.map((a) => a?.allowed),
+    [true, true, true],
+    'the three tokens held are spent synchronously',
+  )
+  t.same(held[0], { allowed: true, limit: 100, remaining: 98, resetS: 60 }, 'with the RateLimit figures of the window (4 leased, 2 held after it)')
+  // The background refill started by the spends may land; either way no more than held + leased is spent.
+  await new Promise((r) => setImmediate(r))
+  await new Promise((r) => setImmediate(r))
+  let spent = 4
+  while (budget.spendHeld('key:a') !== undefined) spent++
+  t.ok(spent <= 8, `only what leases brought, never a lease of its own: ${spent} of at most 2 leases`)
+  t.ok(fake.roundTrips() >= trips, 'refills are the only round trips')
+  clock.now += 60_001
+  t.equal(budget.spendHeld('key:a'), undefined, 'a new window: nothing held, left to consume')
+  ;(fake.redis as { status: string }).status = 'end'
+  t.equal(budget.spendHeld('key:b'), undefined, 'Redis not ready: left to consume (which allows)')
+})

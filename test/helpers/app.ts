@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/api/app.ts'
 import { type ApiConfig, type Config, loadConfig } from '../../src/shared/config.ts'
 import type { QueueName } from '../../src/shared/queues/definitions.ts'
 import type { TestServices } from './services.ts'
 import type { Tap } from './tap.ts'
+import { uniquePrefix } from './unique-prefix.ts'
 import { sleep } from './wait.ts'
 
 /** Dev keys every test app accepts, one per scope plus an all-scope admin key. */
@@ -17,8 +17,8 @@ export const KEYS = {
 
 export const auth = (scope: keyof typeof KEYS) => ({ authorization: `Bearer ${KEYS[scope]}` })
 
-/** A unique Redis prefix, so test files (and tests) sharing one Redis never see each other's keys. */
-export const uniquePrefix = () => `t${randomBytes(5).toString('hex')}`
+// A unique Redis prefix, so test files (and tests) sharing one Redis never see each other's keys.
+export { uniquePrefix } from './unique-prefix.ts'
 
 /** Config for a test process: the services' addresses, a unique prefix, quiet logs, plus overrides. */
 export function testConfig(services: TestServices, overrides: Record<string, string> = {}): ApiConfig {

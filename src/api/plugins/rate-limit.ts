@@ -2,7 +2,14 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../../shared/errors.ts'
-import { type BudgetAnswer, createKeyBudget } from '../key-budget.ts'
+import { type BudgetAnswer, chargedAnswer, createKeyBudget, type KeyBudget } from '../key-budget.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The per-key request budget (key-budget.ts); the hit lane spends from it too. */
+    keyBudget: KeyBudget
+  }
+}
 
 const WINDOW_MS = 60_000
 
@@ -27,6 +34,7 @@ async function rateLimitPlugin(app: FastifyInstance) {
     windowMs: WINDOW_MS,
     counterKey: (client) => `${app.keys.prefix}:{*}:rlb:${client}`,
   })
+  app.decorate('keyBudget', budget)
   const answer = (reply: FastifyReply, result: BudgetAnswer) => {
     reply.header('ratelimit-limit', result.limit)
     reply.header('ratelimit-remaining', result.remaining)
@@ -38,7 +46,8 @@ async function rateLimitPlugin(app: FastifyInstance) {
   // App-level, so it runs before the route-level hooks (@fastify/rate-limit's, then auth-enforce's).
   app.addHook('preParsing', (request, reply, payload, done) => {
     if (!request.apiKeyId || RATE_LIMIT_EXEMPT.has(request.routeOptions.url ?? '')) return done(null, payload)
-    const result = budget.consume(rateLimitKey(request))
+    // A request the hit lane took, spent a token for, and then handed on is not counted twice.
+    const result = chargedAnswer(request.raw) ?? budget.consume(rateLimitKey(request))
     if (result === undefined) return done(null, payload)
     if (!(result instanceof Promise)) {
       const refused = answer(reply, result)

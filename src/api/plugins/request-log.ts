@@ -37,6 +37,20 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, at + 1)}${redacted}${hash === -1 ? '' : url.slice(hash)}`
 }
 
+/** The line logged for an answered request; the hit lane (src/api/hit-lane.ts) writes the same. */
+export function requestLine(
+  method: string,
+  route: string | null,
+  url: string,
+  status: number,
+  elapsedMs: number,
+  cache: string | null,
+  table: string | null,
+  key: string | null,
+) {
+  return { msg: 'request.completed', method, route, url: redactUrl(url), status, ms: Math.round(elapsedMs * 10) / 10, cache, table, key }
+}
+
 /**
  * One log line per request, written when the answer is sent: route, status, duration, X-Cache and
  * table. Replaces Fastify's own request/response lines (the app sets disableRequestLogging). Headers
@@ -50,17 +64,16 @@ async function requestLog(app: FastifyInstance) {
     const log = request.log as { isLevelEnabled?: (level: string) => boolean }
     if (log.isLevelEnabled?.(warn ? 'warn' : 'info') === false) return done()
     const xCache = reply.getHeader('x-cache')
-    const line = {
-      msg: 'request.completed',
-      method: request.method,
-      route: request.routeOptions.url ?? null,
-      url: redactUrl(request.url),
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-      cache: typeof xCache === 'string' ? xCache : null,
-      table: (request.params as { table?: string } | undefined)?.table ?? null,
-      key: request.apiKeyId ?? null,
-    }
+    const line = requestLine(
+      request.method,
+      request.routeOptions.url ?? null,
+      request.url,
+      reply.statusCode,
+      reply.elapsedTime,
+      typeof xCache === 'string' ? xCache : null,
+      (request.params as { table?: string } | undefined)?.table ?? null,
+      request.apiKeyId ?? null,
+    )
     if (warn) request.log.warn(line)
     else request.log.info(line)
     done()

@@ -14,9 +14,10 @@ import type { RedisKeys } from '../redis/keys.ts'
 import type { InvalidationMode, InvalidationOptions, ItemChange } from './coherence.ts'
 import { applyChanges } from './coherence.ts'
 import { dependenciesOf } from './dependencies.ts'
+import { freshnessOf } from './freshness.ts'
 import { invalidateTable, rememberCachedTable } from './invalidation.ts'
 import { ALL_TABLES, type InvalidationFeed, invalidationChannel, startInvalidationFeed } from './invalidation-feed.ts'
-import { createNearCache, type NearCache } from './near-cache.ts'
+import { createNearCache, type NearCache, type NearEntry } from './near-cache.ts'
 import { type CacheOutcome, createReadCache, type LoadedValue, type ReadCache } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
 import { type CacheStats, createCacheStats } from './stats.ts'
@@ -67,6 +68,16 @@ export interface CacheService {
   forget(table: string | null | typeof ALL_TABLES): void
   /** True while the near cache may answer: it is on and its invalidation feed is subscribed. */
   nearCacheLive(): boolean
+  /**
+   * The near cache's fresh copy of an entry when it may answer at once, as `read` would answer it, with
+   * nothing counted and nothing awaited (the API's hit lane, src/api/hit-lane.ts); undefined otherwise.
+   * `countHit` counts the answer once it is sent.
+   */
+  peekFresh(resource: CachedResource, id: string): NearEntry | undefined
+  /** A fresh hit from Redis, else undefined with nothing done (the hit lane's second chance; read-cache.ts). */
+  readFresh: ReadCache['readFresh']
+  /** Counts a hit answered without `read` (the hit lane) in the statistics, as `read` counts one. */
+  countHit(resource: CachedResource, status: number): void
   /**
    * Invalidates exactly what these writes of `table` can change (docs/coherence.md): each item, its
    * partition, the index partitions of its old and new image, and the table's scan pages. Pipelined:
@@ -139,6 +150,17 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
     })
   }
 
+  function recordOutcome(resource: CachedResource, outcome: CacheOutcome | 'error', answer?: { status?: number; error?: unknown }) {
+    if (unrecorded.has(resource)) return
+    // A table that does not exist leaves its negative entry and nothing else: no counters, no hot reads,
+    // no place in the cached-tables set, so random names cannot grow Redis or this process.
+    if (isMissingTable(resource, answer)) return
+    stats.record(resource.table, outcome)
+    if (resource.kind === 'items' || resource.kind === 'query') stats.recordRead(resource)
+  }
+
+  const policy = { staleThreshold: config.STALE_THRESHOLD }
+
   const cache = createReadCache({
     config,
     ...(nearCache && feed ? { near: { cache: nearCache, live: () => feed.live } } : {}),
@@ -156,14 +178,7 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
         logger?.warn({ msg: 'cache.refresh.not-queued', table: resource.table, err: (err as Error).message, cause: ((err as Error).cause as Error)?.message })
       })
     },
-    onOutcome(resource: CachedResource, outcome: CacheOutcome | 'error', answer) {
-      if (unrecorded.has(resource)) return
-      // A table that does not exist leaves its negative entry and nothing else: no counters, no hot reads,
-      // no place in the cached-tables set, so random names cannot grow Redis or this process.
-      if (isMissingTable(resource, answer)) return
-      stats.record(resource.table, outcome)
-      if (resource.kind === 'items' || resource.kind === 'query') stats.recordRead(resource)
-    },
+    onOutcome: recordOutcome,
     async beforeWrite(resource, status) {
       // A table that does not exist (its details are a 404) is not remembered: its negative entry lives
       // NEGATIVE_TTL. A missing item of a table that exists is, so DELETE /cache drops its 404 too.
@@ -197,6 +212,14 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
       else nearCache?.dropTable(table)
     },
     nearCacheLive: () => feed?.live ?? false,
+    peekFresh(resource, id) {
+      // The same conditions as read-cache.ts's near-cache hit: Redis up, the feed subscribed, fresh.
+      if (!nearCache || !feed?.live || redis.status !== 'ready') return undefined
+      const held = nearCache.get(resource.table, id)
+      return held && freshnessOf(held, Date.now(), policy) === 'fresh' ? held : undefined
+    },
+    readFresh: (resource, id, ifNoneMatch) => cache.readFresh(resource, id, ifNoneMatch),
+    countHit: (resource, status) => recordOutcome(resource, 'hit', { status }),
     async applyChanges(table, changes, options = {}) {
       if (changes.length === 0) return new Map()
       const description = await describe(table, true).catch(() => undefined)

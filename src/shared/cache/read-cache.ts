@@ -69,6 +69,12 @@ export interface ReadCache {
   store(resource: CachedResource, value: LoadedValue, after?: Bumped): Promise<void>
   /** The generations a resource's entry depends on now; a load that follows stores under them (`store`). */
   generations(resource: CachedResource): Promise<Bumped>
+  /**
+   * The entry from Redis if it is a fresh hit (kept near, as `get` keeps one), else undefined: nothing
+   * is loaded, queued, counted, and no softly invalidated entry is used up. The API's hit lane asks this
+   * and leaves every other case to `get`.
+   */
+  readFresh(resource: CachedResource, id: string, ifNoneMatch: string): Promise<CacheResult | undefined>
 }
 
 export function createReadCache(options: ReadCacheOptions): ReadCache {
@@ -252,6 +258,17 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       if (entry && freshnessOf(entry.meta, now(), policy) === 'fresh') return 'fresh'
       await fill(resource, id, deps, generation, entry, 'revalidated')
       return 'refreshed'
+    },
+
+    async readFresh(resource, id, ifNoneMatch) {
+      if (!redisReady()) return undefined
+      const since = near?.live() ? near.cache.stamp(resource.table) : undefined
+      const deps = await dependencies(resource)
+      const { entry } = await store.read(resource.table, id, ifNoneMatch, { deps })
+      if (!entry || freshnessOf(entry.meta, now(), policy) !== 'fresh') return undefined
+      const hit = fromEntry(entry, 'hit')
+      keepNear(resource, id, deps, hit, since)
+      return hit
     },
 
     async generations(resource) {

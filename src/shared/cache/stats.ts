@@ -79,6 +79,8 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
   let lastAccess = new Map<string, number>()
   let popularity = new Map<string, number>()
   let hot = new Map<string, Map<string, number>>()
+  // A read's member in the hot-reads set, by the resource object (the hit lane keeps one per route).
+  const members = new WeakMap<CachedResource, string>()
 
   const bump = (field: string) => pending.set(field, (pending.get(field) ?? 0) + 1)
 
@@ -139,7 +141,12 @@ export function createCacheStats({ redis, keys, ttlSeconds, flushIntervalMs = 10
     },
     recordRead(resource) {
       if (!enabled || resource.table === null) return
-      const member = JSON.stringify(resource)
+      // The hit lane answers a hot read with the same resource object each time: its JSON is made once.
+      let member = members.get(resource)
+      if (member === undefined) {
+        member = JSON.stringify(resource)
+        members.set(resource, member)
+      }
       const table = hot.get(resource.table) ?? new Map<string, number>()
       hot.set(resource.table, table)
       // Between two flushes, distinct reads past this bound are not counted: the tail is noise anyway.

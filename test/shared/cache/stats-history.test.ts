@@ -4,8 +4,8 @@ import { createCacheStats } from '../../../src/shared/cache/stats.ts'
 import { createStatsHistory, HISTORY_RETENTION_S, MINUTE_MS } from '../../../src/shared/cache/stats-history.ts'
 import { scanKeys } from '../../../src/shared/redis/index.ts'
 import { createRedisKeys } from '../../../src/shared/redis/keys.ts'
-import { uniquePrefix } from '../../helpers/app.ts'
 import { ownRedis } from '../../helpers/services.ts'
+import { uniquePrefix } from '../../helpers/unique-prefix.ts'
 
 const server = await ownRedis()
 t.teardown(() => server.close())

@@ -5,11 +5,11 @@ import { ENTRY_FIELDS } from '../../../src/shared/cache/entry-layout.ts'
 import { invalidateTable } from '../../../src/shared/cache/invalidation.ts'
 import { createCacheStore } from '../../../src/shared/cache/store.ts'
 import { createRedisKeys } from '../../../src/shared/redis/keys.ts'
-import { uniquePrefix } from '../../helpers/app.ts'
 import { cacheStoreContract, metaOf } from '../../helpers/cache-store-contract.ts'
 import { createMemoryStore } from '../../helpers/memory-store.ts'
 import { fakeClock } from '../../helpers/read-cache-rig.ts'
 import { ownRedis } from '../../helpers/services.ts'
+import { uniquePrefix } from '../../helpers/unique-prefix.ts'
 
 // The Redis store against a real redis-server: the shared contract (also run against the in-memory
 // store the unit tests use), then what only Redis has: chunks, their clean-up, key expiry.
