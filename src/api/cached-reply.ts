@@ -21,9 +21,14 @@ export const X_CACHE: Record<CacheResult['outcome'], string> = {
 /** Accept-Encoding values seen recently and whether they take gzip: clients send a handful of distinct values. */
 const gzipAnswers = new LRUCache<string, boolean>({ max: 256 })
 
+/** The last Accept-Encoding value asked about and its answer: a benchmark or a browser repeats one. */
+let lastEncoding = ''
+let lastAnswer = false
+
 /** True when the client accepts gzip (and did not refuse it with q=0). */
 export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false
+  if (header === lastEncoding) return lastAnswer
   // Long values are parsed each time rather than kept.
   if (header.length > 256) return parseAcceptsGzip(header)
   let answer = gzipAnswers.get(header)
@@ -31,6 +36,8 @@ export function acceptsGzip(header: string | undefined): boolean {
     answer = parseAcceptsGzip(header)
     gzipAnswers.set(header, answer)
   }
+  lastEncoding = header
+  lastAnswer = answer
   return answer
 }
 
@@ -49,6 +56,8 @@ const opaque = (tag: string) => tag.trim().replace(/^W\//, '')
 /** Weak comparison of If-None-Match against our ETag (RFC 9110 13.1.2). */
 export function etagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
   if (!ifNoneMatch) return false
+  // A client revalidating sends back exactly the ETag it was given: no parsing then.
+  if (ifNoneMatch === etag) return true
   if (ifNoneMatch.trim() === '*') return true
   const ours = opaque(etag)
   return ifNoneMatch.split(',').some((tag) => opaque(tag) === ours)

@@ -35,6 +35,12 @@ interface LaneRoute {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
+/** One caller's learned routes by URL, and the characters of those URLs. */
+interface CallerRoutes {
+  byUrl: Map<string, LaneRoute>
+  chars: number
+}
+
 /** What an answer needs of an entry: a near-cache copy or a fresh hit read from Redis. */
 type Hit = Pick<NearEntry, 'status' | 'etag' | 'createdAt' | 'ttl'>
 
@@ -99,7 +105,9 @@ export function createHitLane(deps: HitLaneDeps): HitLane {
   const { cache, budget, metrics, log, config } = deps
   const policy = { staleThreshold: config.STALE_THRESHOLD }
   const routesPerCaller = deps.routesPerCaller ?? 2048
-  const callers = new LRUCache<string, LRUCache<string, LaneRoute>>({ max: deps.callers ?? 1024 })
+  const maxCallers = deps.callers ?? 1024
+  // Plain maps, bounded by forgetting the oldest: an lru-cache get (recency, ttl) cost a hit more than the map.
+  const callers = new Map<string, CallerRoutes>()
   // Routes of one shape share one array of fixed headers.
   const fixedSets = new LRUCache<string, readonly string[]>({ max: 64 })
   let open = true
@@ -209,10 +217,20 @@ export function createHitLane(deps: HitLaneDeps): HitLane {
       // The lane never sees these two headers (they change the answer): nothing to learn from a request with them.
       if (request.headers.origin !== undefined || request.headers['cache-control'] !== undefined) return
       let routes = callers.get(authorization)
-      if (routes?.has(url)) return
-      routes ??= new LRUCache<string, LaneRoute>({ max: routesPerCaller, maxSize: ROUTE_CHARS_PER_CALLER, sizeCalculation: (_r, key) => key.length + 1 })
-      callers.set(authorization, routes)
-      routes.set(url, {
+      if (routes?.byUrl.has(url)) return
+      if (routes === undefined) {
+        if (callers.size >= maxCallers) callers.delete(callers.keys().next().value!)
+        routes = { byUrl: new Map(), chars: 0 }
+        callers.set(authorization, routes)
+      }
+      // The oldest routes go first, by count and by the characters of their URLs (a filter can be 16 KB).
+      while (routes.byUrl.size > 0 && (routes.byUrl.size >= routesPerCaller || routes.chars + url.length > ROUTE_CHARS_PER_CALLER)) {
+        const oldest = routes.byUrl.keys().next().value!
+        routes.byUrl.delete(oldest)
+        routes.chars -= oldest.length
+      }
+      routes.chars += url.length
+      routes.byUrl.set(url, {
         resource,
         id: resourceId(resource),
         table: resource.table,
@@ -228,7 +246,7 @@ export function createHitLane(deps: HitLaneDeps): HitLane {
       if (!open || req.method !== 'GET') return false
       const { authorization, origin } = req.headers
       if (authorization === undefined || origin !== undefined || req.headers['cache-control'] !== undefined) return false
-      const route = callers.get(authorization)?.get(req.url ?? '')
+      const route = callers.get(authorization)?.byUrl.get(req.url ?? '')
       if (route === undefined) return false
       const started = performance.now()
       const held = cache.peekFresh(route.resource, route.id)

@@ -43,8 +43,11 @@ export function startEntry(t: Tap | undefined, entry: string, env: Record<string
   return handle
 }
 
-/** Waits for a child to print a line matching `pattern` (pino JSON logs, e.g. /"worker.started"/). */
-export function waitForLog(handle: ChildHandle, pattern: RegExp, timeoutMs = 20000): Promise<void> {
+/**
+ * Waits for a child to print a line matching `pattern` (pino JSON logs, e.g. /"worker.started"/). A minute: a
+ * process importing the app through tsx took over 20 s on a machine loaded to 8 on 2 cores.
+ */
+export function waitForLog(handle: ChildHandle, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
   if (pattern.test(handle.output())) return Promise.resolve()
   return waitForOutput(handle.child, pattern, 'child process', timeoutMs)
 }
