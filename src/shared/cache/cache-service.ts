@@ -14,10 +14,9 @@ import type { RedisKeys } from '../redis/keys.ts'
 import type { InvalidationMode, InvalidationOptions, ItemChange } from './coherence.ts'
 import { applyChanges } from './coherence.ts'
 import { dependenciesOf } from './dependencies.ts'
-import { freshnessOf } from './freshness.ts'
 import { invalidateTable, rememberCachedTable } from './invalidation.ts'
 import { ALL_TABLES, type InvalidationFeed, invalidationChannel, startInvalidationFeed } from './invalidation-feed.ts'
-import { createNearCache, type NearCache, type NearEntry } from './near-cache.ts'
+import { createNearCache, type NearCache } from './near-cache.ts'
 import { type CacheOutcome, createReadCache, type LoadedValue, type ReadCache } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
 import { type CacheStats, createCacheStats } from './stats.ts'
@@ -73,7 +72,7 @@ export interface CacheService {
    * nothing counted and nothing awaited (the API's hit lane, src/api/hit-lane.ts); undefined otherwise.
    * `countHit` counts the answer once it is sent.
    */
-  peekFresh(resource: CachedResource, id: string): NearEntry | undefined
+  peekFresh: ReadCache['peekFresh']
   /** A fresh hit from Redis, else undefined with nothing done (the hit lane's second chance; read-cache.ts). */
   readFresh: ReadCache['readFresh']
   /** Counts a hit answered without `read` (the hit lane) in the statistics, as `read` counts one. */
@@ -159,8 +158,6 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
     if (resource.kind === 'items' || resource.kind === 'query') stats.recordRead(resource)
   }
 
-  const policy = { staleThreshold: config.STALE_THRESHOLD }
-
   const cache = createReadCache({
     config,
     ...(nearCache && feed ? { near: { cache: nearCache, live: () => feed.live } } : {}),
@@ -212,12 +209,7 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
       else nearCache?.dropTable(table)
     },
     nearCacheLive: () => feed?.live ?? false,
-    peekFresh(resource, id) {
-      // The same conditions as read-cache.ts's near-cache hit: Redis up, the feed subscribed, fresh.
-      if (!nearCache || !feed?.live || redis.status !== 'ready') return undefined
-      const held = nearCache.get(resource.table, id)
-      return held && freshnessOf(held, Date.now(), policy) === 'fresh' ? held : undefined
-    },
+    peekFresh: (resource, id) => cache.peekFresh(resource, id),
     readFresh: (resource, id, ifNoneMatch) => cache.readFresh(resource, id, ifNoneMatch),
     countHit: (resource, status) => recordOutcome(resource, 'hit', { status }),
     async applyChanges(table, changes, options = {}) {

@@ -8,7 +8,7 @@ import { type CacheOutcome, type CacheResult, etagOf, fromEntry, fromNear, type 
 import type { EntryMeta } from './entry-layout.ts'
 import { freshnessOf } from './freshness.ts'
 import { inflate } from './inflate.ts'
-import type { NearCache, NearStamp } from './near-cache.ts'
+import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
 import { type CachedResource, resourceId, staleIfErrorFor, ttlFor } from './resources.ts'
 import { createSingleFlight } from './single-flight.ts'
 import { type Bumped, type CacheStore, type StoredEntry, TABLE_GENERATION } from './store.ts'
@@ -75,6 +75,8 @@ export interface ReadCache {
    * and leaves every other case to `get`.
    */
   readFresh(resource: CachedResource, id: string, ifNoneMatch: string): Promise<CacheResult | undefined>
+  /** The near cache's fresh copy when `get` would answer from it; nothing counted or awaited (the hit lane). */
+  peekFresh(resource: CachedResource, id: string): NearEntry | undefined
 }
 
 export function createReadCache(options: ReadCacheOptions): ReadCache {
@@ -162,11 +164,17 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
   }
 
   /** The near cache's fresh copy, when it may answer this request; inflated once for plain clients. */
+  /** The near cache's copy while it is fresh, Redis is up and the invalidation feed is live. */
+  function peekFresh(resource: CachedResource, id: string): NearEntry | undefined {
+    const held = redisReady() && near?.live() ? near.cache.get(resource.table, id) : undefined
+    return held && freshnessOf(held, now(), policy) === 'fresh' ? held : undefined
+  }
+
   async function fromNearCache(resource: CachedResource, id: string, opts: GetOptions): Promise<CacheResult | undefined> {
-    const held = near!.cache.get(resource.table, id)
+    const held = peekFresh(resource, id)
     // A copy without its body can only answer a revalidation that matches it.
     const usable = held && (held.gzip !== undefined || (opts.ifNoneMatch !== undefined && opts.ifNoneMatch === held.etag))
-    if (!usable || freshnessOf(held, now(), policy) !== 'fresh') return undefined
+    if (!usable) return undefined
     // A hot entry read by clients without gzip is inflated once, not on every hit.
     if (opts.plain && held.gzip && !held.plain) {
       const plain = await inflate(held.gzip)
@@ -260,6 +268,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       return 'refreshed'
     },
 
+    peekFresh,
     async readFresh(resource, id, ifNoneMatch) {
       if (!redisReady()) return undefined
       const since = near?.live() ? near.cache.stamp(resource.table) : undefined
