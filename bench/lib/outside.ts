@@ -19,6 +19,8 @@ export interface OutsideTarget {
 export interface Outside {
   /** bench/limit-server.ts: bare node:http, precomputed Buffers of the hot page (LIMIT = 1.00). */
   limit: OutsideTarget
+  /** LIMIT sending the hit's own headers too (rate limit, cache, security): the same response bytes. */
+  limitSameHeaders: OutsideTarget
   /** nginx proxy_cache in front of the API's /bench/naive routes; a reason when it could not run. */
   nginx: OutsideTarget | { skipped: string }
 }
@@ -32,8 +34,10 @@ export function outside(stack: BenchStack, cleanup: Cleanup, log: (line: string)
 }
 
 async function startOutside(stack: BenchStack, cleanup: Cleanup, log: (line: string) => void): Promise<Outside> {
-  const limit = await startLimit(stack, cleanup)
+  const limit = await startLimit(stack, cleanup, false)
   log(`LIMIT (bare node:http) on ${limit.baseUrl}`)
+  const limitSameHeaders = await startLimit(stack, cleanup, true)
+  log(`LIMIT with the hit's headers on ${limitSameHeaders.baseUrl}`)
   let nginx: Outside['nginx']
   try {
     nginx = await startNginx(stack.api, stack.scratchDir, cleanup)
@@ -42,19 +46,27 @@ async function startOutside(stack: BenchStack, cleanup: Cleanup, log: (line: str
     nginx = { skipped: (err as Error).message }
     log(`nginx rows skipped: ${nginx.skipped}`)
   }
-  return { limit, nginx }
+  return { limit, limitSameHeaders, nginx }
 }
 
-/** Fetches the page exactly as the hit path sends it and hands those bytes to the LIMIT process. */
-async function startLimit(stack: BenchStack, cleanup: Cleanup): Promise<OutsideTarget> {
+/** Headers LIMIT sets itself, or Node does: not copied from the hit's answer. */
+const OWN_HEADERS = new Set(['date', 'connection', 'keep-alive', 'content-type', 'etag', 'vary', 'content-encoding', 'content-length'])
+
+/**
+ * Fetches the page exactly as the hit path sends it and hands those bytes to a LIMIT process; with
+ * `sameHeaders`, the hit's other headers too (their values as this one answer had them).
+ */
+async function startLimit(stack: BenchStack, cleanup: Cleanup, sameHeaders: boolean): Promise<OutsideTarget> {
   const url = `${stack.api.baseUrl}${stack.page.url}`
   const auth = { authorization: bearer('read') }
   const [gz, plain] = await Promise.all([httpRequest(url, { headers: { ...auth, 'accept-encoding': 'gzip' } }), httpRequest(url, { headers: auth })])
   if (gz.status !== 200 || plain.status !== 200) throw new Error(`LIMIT: GET ${url} answered ${gz.status} / ${plain.status}`)
-  const dir = join(stack.scratchDir, 'limit')
+  const dir = join(stack.scratchDir, sameHeaders ? 'limit-same-headers' : 'limit')
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'page.gz'), gz.body)
   writeFileSync(join(dir, 'page.json'), plain.body)
+  const extra = Object.entries(gz.headers).flatMap(([name, value]) => (OWN_HEADERS.has(name) || value === undefined ? [] : [[name, String(value)]]))
+  writeFileSync(join(dir, 'headers.json'), JSON.stringify(sameHeaders ? extra : []))
   const port = await freePort()
   const child: ChildProcess = spawn(process.execPath, ['--import=tsx', 'bench/limit-server.ts'], {
     cwd: ROOT,
@@ -65,11 +77,13 @@ async function startLimit(stack: BenchStack, cleanup: Cleanup): Promise<OutsideT
       LIMIT_GZIP: join(dir, 'page.gz'),
       LIMIT_PLAIN: join(dir, 'page.json'),
       LIMIT_ETAG: String(gz.headers.etag ?? stack.page.etag),
+      LIMIT_HEADERS: join(dir, 'headers.json'),
     },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   })
-  cleanup.add('LIMIT server', () => stopChild(child, 'SIGTERM', 2000))
-  await waitForOutput(child, /LIMIT_READY/, 'LIMIT server', 30_000)
+  const name = sameHeaders ? "LIMIT (the hit's headers)" : 'LIMIT server'
+  cleanup.add(name, () => stopChild(child, 'SIGTERM', 2000))
+  await waitForOutput(child, /LIMIT_READY/, name, 30_000)
   return { baseUrl: `http://127.0.0.1:${port}`, pid: child.pid! }
 }
 

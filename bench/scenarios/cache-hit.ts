@@ -8,8 +8,9 @@ const NGINX_ROW = (client: string) => `nginx proxy_cache in front of the naive r
 /**
  * 1. The hit path sends the stored gzip bytes as they are. Measured against the outside world: LIMIT
  * (a bare node:http process sending a precomputed Buffer of the same bytes) and nginx proxy_cache in
- * front of the naive route (when nginx is installed); the in-app ceiling, the naive route (100- and
- * 1,000-item pages) and Redis GET + send are reported beside them.
+ * front of the naive route (when nginx is installed); LIMIT sending the hit's own headers too, the
+ * in-app ceiling, the naive route (100- and 1,000-item pages) and Redis GET + send are reported beside
+ * them.
  */
 export const cacheHitGzip: Scenario = {
   id: '1',
@@ -23,6 +24,11 @@ export const cacheHitGzip: Scenario = {
     const hit = await check('hit', u.hit, HEADERS.gzip, { status: 200, headers: { ...gzipBody, 'x-cache': 'HIT' } })
     const limit = await check('LIMIT', out.limit.baseUrl, HEADERS.gzip, { status: 200, headers: gzipBody })
     if (!hit.body.equals(limit.body)) throw new Error('LIMIT does not send the bytes the hit path sends')
+    const sameHeaders = await check("LIMIT (the hit's headers)", out.limitSameHeaders.baseUrl, HEADERS.gzip, {
+      status: 200,
+      headers: { ...gzipBody, 'x-cache': 'HIT' },
+    })
+    if (!hit.body.equals(sameHeaders.body)) throw new Error("LIMIT with the hit's headers does not send the bytes the hit path sends")
     const ceiling = await check('ceiling', u.ceiling, HEADERS.gzip, { status: 200, headers: gzipBody })
     if (!hit.body.equals(ceiling.body)) throw new Error('the ceiling does not send the bytes the hit path sends')
     await check('naive', u.naive, HEADERS.gzip, { status: 200, headers: { 'content-encoding': undefined } })
@@ -36,6 +42,7 @@ export const cacheHitGzip: Scenario = {
     const series: Series[] = [
       { key: 'hit', label: 'hit', url: u.hit, headers: HEADERS.gzip, pid: api.pid },
       { key: 'limit', label: 'LIMIT', url: out.limit.baseUrl, headers: HEADERS.gzip, pid: out.limit.pid },
+      { key: 'limitSameHeaders', label: "LIMIT, hit's headers", url: out.limitSameHeaders.baseUrl, headers: HEADERS.gzip, pid: out.limitSameHeaders.pid },
       ...(nginx ? [{ key: 'nginx', label: 'nginx', url: `${nginx.baseUrl}/bench/naive`, headers: HEADERS.gzip, pid: nginx.pid }] : []),
       { key: 'ceiling', label: 'in-app ceiling', url: u.ceiling, headers: HEADERS.gzip, pid: api.pid },
       { key: 'naive', label: 'naive 100', url: u.naive, headers: HEADERS.gzip, pid: api.pid },
@@ -52,6 +59,10 @@ export const cacheHitGzip: Scenario = {
         ? throughputRow('1. hit, gzip client vs nginx proxy_cache', r.hit!, r.nginx!, 1)
         : skippedRow(`1. ${NGINX_ROW('gzip')}`, (out.nginx as { skipped: string }).skipped, '>= 1x'),
       ...(nginx ? [throughputRow('1. nginx proxy_cache vs LIMIT (info)', r.nginx!, r.limit!)] : []),
+      // What Node itself costs for the headers the hit must send (rate limit, cache, security), and the
+      // hit against the same response bytes: what is left is the app's own work per request.
+      throughputRow("1. LIMIT with the hit's headers vs LIMIT (info)", r.limitSameHeaders!, r.limit!),
+      throughputRow("1. hit vs LIMIT with the hit's headers (info)", r.hit!, r.limitSameHeaders!),
       throughputRow('1. hit vs in-app ceiling (info)', r.hit!, r.ceiling!),
       throughputRow('1. hit vs naive, 100-item page (info)', r.hit!, r.naive!),
       throughputRow(`1. hit vs naive, ${stack.largePage.items}-item page (info)`, r.hitLarge!, r.naiveLarge!),

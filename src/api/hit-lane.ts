@@ -8,8 +8,9 @@ import type { NearEntry } from '../shared/cache/near-cache.ts'
 import { type CachedResource, resourceId, staleIfErrorFor } from '../shared/cache/resources.ts'
 import type { Config } from '../shared/config.ts'
 import type { Metrics } from '../shared/metrics.ts'
-import { acceptsGzip, etagMatches, hitHeaders, JSON_TYPE, singleEtag } from './cached-reply.ts'
+import { acceptsGzip, etagMatches, hitHeaders, singleEtag } from './cached-reply.ts'
 import { type BudgetAnswer, chargeRequest, type KeyBudget } from './key-budget.ts'
+import { createLaneHeaders, type LaneHeaders } from './lane-headers.ts'
 import { requestLine } from './plugins/request-log.ts'
 
 /**
@@ -29,8 +30,11 @@ interface LaneRoute {
   client: string
   apiKeyId: string
   staleIfError: number
-  /** The answer's headers that do not depend on the entry (security, CORS), as [name, value, ...]. */
-  fixed: readonly string[]
+  /** The answers' header lists, prebuilt from the headers that do not depend on the entry (security, CORS). */
+  headers: LaneHeaders
+  /** The route's series of the cache-read counter and the HTTP histogram, bound once (by status, as used). */
+  countRead: () => void
+  observe: Map<number, (seconds: number) => void>
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -47,7 +51,7 @@ type Hit = Pick<NearEntry, 'status' | 'etag' | 'createdAt' | 'ttl'>
 export interface HitLaneDeps {
   cache: Pick<CacheService, 'peekFresh' | 'readFresh' | 'countHit'>
   budget: Pick<KeyBudget, 'spendHeld'>
-  metrics: Pick<Metrics, 'observeHttp' | 'countCacheRead'>
+  metrics: Pick<Metrics, 'httpObserver' | 'cacheReadCounter'>
   log: FastifyBaseLogger
   /** The app's request-id generator (an incoming X-Request-Id wins, as in Fastify). */
   requestId(): string
@@ -140,41 +144,20 @@ export function createHitLane(deps: HitLaneDeps): HitLane {
     gzip: boolean,
   ) {
     const entry = hitHeaders(hit, 'hit', Date.now(), policy, route.staleIfError)
-    const headers = [
-      ...route.fixed,
-      'ratelimit-limit',
-      String(rate.limit),
-      'ratelimit-remaining',
-      String(rate.remaining),
-      'ratelimit-reset',
-      String(rate.resetS),
-      'vary',
-      'Accept-Encoding',
-      'etag',
-      hit.etag,
-      'x-cache',
-      'HIT',
-      'cache-status',
-      entry.cacheStatus,
-      'cache-control',
-      entry.cacheControl,
-      'age',
-      entry.age,
-    ]
-    let status = 304
-    if (body !== undefined) {
-      status = hit.status
-      headers.push('content-type', JSON_TYPE)
-      if (gzip) headers.push('content-encoding', 'gzip')
-      headers.push('content-length', String(body.length))
-    }
+    const headers = route.headers(rate, hit, entry, body, gzip)
+    const status = body === undefined ? 304 : hit.status
     res.writeHead(status, headers)
     res.end(body)
     answered++
     cache.countHit(route.resource, hit.status)
     const seconds = (performance.now() - started) / 1000
-    metrics.observeHttp('GET', route.route, status, seconds)
-    metrics.countCacheRead(route.table, 'hit', true)
+    let observe = route.observe.get(status)
+    if (observe === undefined) {
+      observe = metrics.httpObserver('GET', route.route, status)
+      route.observe.set(status, observe)
+    }
+    observe(seconds)
+    route.countRead()
     if ((log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('info') !== false) {
       const header = req.headers['x-request-id']
       const reqId = typeof header === 'string' && header !== '' ? header : deps.requestId()
@@ -238,7 +221,9 @@ export function createHitLane(deps: HitLaneDeps): HitLane {
         client: `key:${request.apiKeyId}`,
         apiKeyId: request.apiKeyId,
         staleIfError: staleIfErrorFor(resource.kind, 200, config),
-        fixed: fixedHeaders(reply),
+        headers: createLaneHeaders(fixedHeaders(reply)),
+        countRead: metrics.cacheReadCounter(resource.table, 'hit'),
+        observe: new Map(),
       })
     },
 

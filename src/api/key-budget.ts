@@ -1,16 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 
-/** The Redis commands a budget needs (an ioredis client or cluster). */
+/** The Redis command a budget needs (an ioredis client or cluster with the scripts defined). */
 export interface BudgetRedis {
-  multi(): BudgetMulti
+  /** The dcRateLease script: adds `tokens` to the counter (made with the window's expiry); [counter, its PTTL]. */
+  dcRateLease(counter: string, windowMs: number, tokens: number): Promise<[number, number]>
   readonly status: string
-}
-
-interface BudgetMulti {
-  set(key: string, value: number, px: 'PX', ms: number, nx: 'NX'): BudgetMulti
-  incrby(key: string, n: number): BudgetMulti
-  pttl(key: string): BudgetMulti
-  exec(): Promise<unknown>
 }
 
 export interface BudgetOptions {
@@ -74,11 +68,7 @@ export function createKeyBudget(redis: BudgetRedis, options: BudgetOptions) {
     try {
       // The window starts with the fleet's first lease (as @fastify/rate-limit's store does): no clock
       // alignment, and every process learns its end from the counter's own expiry.
-      const results = (await redis.multi().set(key, 0, 'PX', windowMs, 'NX').incrby(key, size).pttl(key).exec()) as Array<[Error | null, unknown]> | null
-      const failed = results?.find(([err]) => err)
-      if (!results || failed) throw failed?.[0] ?? new Error('no reply')
-      const total = Number(results[1]![1])
-      const ttl = Number(results[2]![1])
+      const [total, ttl] = (await redis.dcRateLease(key, windowMs, size)).map(Number) as [number, number]
       if (state.resetAt === 0) state.resetAt = now() + (ttl > 0 ? ttl : windowMs)
       // Only what is left under the limit is granted: the counter may pass it, the fleet never does.
       const granted = Math.max(0, Math.min(size, limit - (total - size)))

@@ -27,8 +27,12 @@ export interface Metrics {
    * and a 404 (`exists` false) takes no new label: names of missing tables never crowd out real ones.
    */
   countCacheRead(table: string, outcome: CacheOutcomeLabel, exists?: boolean): void
+  /** countCacheRead of one (table, outcome) of a table that exists, bound once (the hit lane's, per route). */
+  cacheReadCounter(table: string, outcome: CacheOutcomeLabel): () => void
   /** Observes one HTTP request's duration through a label set made once per (method, route, status). */
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void
+  /** observeHttp of one (method, route, status), bound once (the hit lane's, per route). */
+  httpObserver(method: string, route: string, statusCode: number): (seconds: number) => void
   /** Queue depths and recent job durations, read from Redis at scrape time within `timeoutMs`. */
   addQueueCollectors(source: QueueSource, timeoutMs: number): void
   /** A circuit breaker state gauge (1 for the current state), read at scrape time. */
@@ -92,8 +96,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   })
 
   // Updated in place on the hot path (metrics-cells.ts).
-  const countRead = readCells(cacheReads)
-  const observeHttp = httpCells(httpDuration, HTTP_BUCKETS)
+  const reads = readCells(cacheReads)
+  const http = httpCells(httpDuration, HTTP_BUCKETS)
 
   const tableLabels = new Set<string>()
   const tableLabel = (table: string, exists = true) => {
@@ -117,9 +121,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       if (call.error) dynamoErrors.inc({ operation: call.operation, error: call.error })
     },
     countCacheRead(table, outcome, exists) {
-      countRead(tableLabel(table, exists), outcome)
+      reads.inc(tableLabel(table, exists), outcome)
     },
-    observeHttp,
+    cacheReadCounter: (table, outcome) => reads.bind(tableLabel(table), outcome),
+    observeHttp: http.observe,
+    httpObserver: http.bind,
     addQueueCollectors: (source, timeoutMs) => addQueueCollectors(registers, source, timeoutMs),
     addBreakerGauge: (state) => addBreakerGauge(registers, state),
     addRedisGauge: (ready) => addRedisGauge(registers, ready),

@@ -31,10 +31,10 @@ function rig(options: { callers?: number; routesPerCaller?: number } = {}) {
       spendHeld: (): BudgetAnswer | undefined => (tokens-- > 0 ? { allowed: true, limit: 10, remaining: 9, resetS: 42 } : undefined),
     },
     metrics: {
-      observeHttp: (_method, _route, status) => {
+      httpObserver: (_method, _route, status) => () => {
         counted.http.push(status)
       },
-      countCacheRead: () => {
+      cacheReadCounter: () => () => {
         counted.reads++
       },
     },
@@ -65,7 +65,8 @@ function rig(options: { callers?: number; routesPerCaller?: number } = {}) {
     const res = {
       writeHead(status: number, list: string[]) {
         sent.status = status
-        sent.headers = list
+        // Node reads the list before writeHead returns; the lane may reuse it for the next answer.
+        sent.headers = [...list]
         return res
       },
       end(body?: Buffer) {

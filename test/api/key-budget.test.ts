@@ -1,7 +1,7 @@
 import t from 'tap'
 import { type BudgetRedis, createKeyBudget } from '../../src/api/key-budget.ts'
 
-/** An in-memory stand-in for the three Redis commands a lease sends; counts round trips (exec calls). */
+/** An in-memory stand-in for dcRateLease.lua (SET NX PX, INCRBY, PTTL in one step); counts round trips. */
 function fakeRedis(clock: { now: number }) {
   const values = new Map<string, { value: number; expiresAt: number }>()
   const live = (key: string) => {
@@ -12,33 +12,13 @@ function fakeRedis(clock: { now: number }) {
   let roundTrips = 0
   const redis: BudgetRedis = {
     status: 'ready',
-    multi() {
-      const ops: Array<() => unknown> = []
-      const multi = {
-        set(key: string, value: number, _px: 'PX', ms: number) {
-          ops.push(() => (live(key) ? null : values.set(key, { value, expiresAt: clock.now + ms }) && 'OK'))
-          return multi
-        },
-        incrby(key: string, n: number) {
-          ops.push(() => {
-            const entry = live(key) ?? { value: 0, expiresAt: Number.POSITIVE_INFINITY }
-            entry.value += n
-            values.set(key, entry)
-            return entry.value
-          })
-          return multi
-        },
-        pttl(key: string) {
-          ops.push(() => (live(key) ? values.get(key)!.expiresAt - clock.now : -2))
-          return multi
-        },
-        async exec() {
-          roundTrips++
-          await new Promise((r) => setImmediate(r))
-          return ops.map((op) => [null, op()])
-        },
-      }
-      return multi
+    async dcRateLease(key, windowMs, tokens) {
+      roundTrips++
+      await new Promise((r) => setImmediate(r))
+      const entry = live(key) ?? { value: 0, expiresAt: clock.now + windowMs }
+      entry.value += tokens
+      values.set(key, entry)
+      return [entry.value, entry.expiresAt - clock.now]
     },
   }
   return { redis, roundTrips: () => roundTrips }
@@ -108,7 +88,7 @@ t.test('Redis not ready or failing: requests are allowed, not refused or held', 
   const down = createKeyBudget(
     {
       status: 'reconnecting',
-      multi: () => {
+      dcRateLease: () => {
         throw new Error('not called')
       },
     },
@@ -117,16 +97,8 @@ t.test('Redis not ready or failing: requests are allowed, not refused or held', 
   t.equal(down.consume('key:a'), undefined)
   const failing: BudgetRedis = {
     status: 'ready',
-    multi() {
-      const m = {
-        set: () => m,
-        incrby: () => m,
-        pttl: () => m,
-        exec: async () => {
-          throw new Error('timeout')
-        },
-      }
-      return m
+    dcRateLease: async () => {
+      throw new Error('timeout')
     },
   }
   const budget = createKeyBudget(failing, { limit: 1, windowMs: 60_000, counterKey: (c) => c })

@@ -5,8 +5,8 @@ import { createMetrics } from '../../src/shared/metrics.ts'
 /** The exposition lines of one metric, for comparing two registries. */
 const linesOf = (text: string, name: string) => text.split('\n').filter((l) => l.startsWith(name))
 
-t.test('observeHttp (label sets made once, updated in place) renders exactly what prom-client observe() does', async (t) => {
-  const m = createMetrics({ defaultMetrics: false })
+/** prom-client's own histogram with the app's name and buckets, in a registry of its own. */
+function referenceHistogram() {
   const registry = new Registry()
   const reference = new Histogram({
     name: 'dynacache_http_request_duration_seconds',
@@ -15,6 +15,12 @@ t.test('observeHttp (label sets made once, updated in place) renders exactly wha
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   })
+  return { registry, reference }
+}
+
+t.test('observeHttp (label sets made once, updated in place) renders exactly what prom-client observe() does', async (t) => {
+  const m = createMetrics({ defaultMetrics: false })
+  const { registry, reference } = referenceHistogram()
   const calls: Array<[string, string, number, number]> = [
     ['GET', '/tables/:table/items', 200, 0.0004],
     ['GET', '/tables/:table/items', 200, 0.003],
@@ -43,4 +49,32 @@ t.test('countCacheRead counts every read, the first and the later ones alike', a
   t.match(text, /dynacache_cache_reads_total\{table="orders",outcome="miss"\} 1/)
   t.match(text, /dynacache_cache_reads_total\{table="_other",outcome="miss"\} 1/)
   t.notMatch(text, /outcome="stale"/, 'no series for outcomes never seen')
+})
+
+t.test('bound observers and counters (the hit lane, per route) add to the same series as the plain calls', async (t) => {
+  const m = createMetrics({ defaultMetrics: false })
+  const { registry, reference } = referenceHistogram()
+  const route = '/tables/:table/items'
+  const ok = m.httpObserver('GET', route, 200)
+  const notModified = m.httpObserver('GET', route, 304)
+  t.equal(m.httpObserver('GET', route, 200), ok, 'one observer per label set')
+  for (const seconds of [0.0004, 0.003, 9]) {
+    ok(seconds)
+    reference.observe({ method: 'GET', route, status_code: '200' }, seconds)
+  }
+  m.observeHttp('GET', route, 200, 0.02)
+  reference.observe({ method: 'GET', route, status_code: '200' }, 0.02)
+  notModified(0.0001)
+  reference.observe({ method: 'GET', route, status_code: '304' }, 0.0001)
+  const name = 'dynacache_http_request_duration_seconds_'
+  t.same(linesOf(await m.render(), name), linesOf(await registry.metrics(), name))
+
+  const hits = m.cacheReadCounter('orders', 'hit')
+  hits()
+  m.countCacheRead('orders', 'hit')
+  hits()
+  m.cacheReadCounter('invoices', 'hit')
+  const text = await m.render()
+  t.match(text, /dynacache_cache_reads_total\{table="orders",outcome="hit"\} 3/)
+  t.notMatch(text, /table="invoices"/, 'binding alone counts nothing')
 })

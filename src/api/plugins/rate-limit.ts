@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { errors } from '../../shared/errors.ts'
+import { defineScripts } from '../../shared/redis/scripts.ts'
 import { type BudgetAnswer, chargedAnswer, createKeyBudget, type KeyBudget } from '../key-budget.ts'
 
 declare module 'fastify' {
@@ -29,6 +30,7 @@ export const rateLimitKey = (request: FastifyRequest) => (request.apiKeyId ? `ke
  */
 async function rateLimitPlugin(app: FastifyInstance) {
   const limit = app.config.RATE_LIMIT_PER_MIN
+  defineScripts(app.redis)
   const budget = createKeyBudget(app.redis, {
     limit,
     windowMs: WINDOW_MS,

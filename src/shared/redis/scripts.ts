@@ -23,6 +23,8 @@ export const SCRIPTS = {
   dcQuotaRelease: { numberOfKeys: 2 },
   // dynamo/capacity-budget.ts
   dcBudgetAdmit: { numberOfKeys: 1 },
+  // api/key-budget.ts
+  dcRateLease: { numberOfKeys: 1 },
   // batches/store.ts
   dcBatchCreate: { numberOfKeys: 3 },
   dcBatchRecord: { numberOfKeys: 4 },
@@ -96,6 +98,7 @@ declare module 'ioredis' {
     dcQuotaRelease(members: string, weights: string, ...release: string[]): Result<number, Context>
 
     dcBudgetAdmit(key: string, limit: number, reserve: number): Result<number, Context>
+    dcRateLease(counter: string, windowMs: number, tokens: number): Result<[number, number], Context>
 
     dcBatchCreate(
       hash: string,
