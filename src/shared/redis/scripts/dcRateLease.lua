@@ -2,7 +2,7 @@
   Takes a lease of tokens from a key's fleet-wide rate-limit counter (src/api/key-budget.ts). The window
   starts with the fleet's first lease (the counter is created with the window's expiry), so no clock
   alignment is needed and every process learns the window's end from the counter's own expiry.
-  One script rather than MULTI: one command, which auto-pipelining batches with the others of its turn.
+  One script rather than MULTI: ioredis builds each MULTI's pipeline with a copy of every defined script.
 
   Input:
     KEYS[1] the key's counter
