@@ -55,10 +55,26 @@ export const nearCacheOff: Scenario = {
       verdict: spread <= MAX_SPREAD ? 'pass' : 'FAIL',
       data: { spread, perRound, cpuSpread, cpuPerRound },
     }
+    // The machine's own drift over the same rounds: LIMIT plain's spread, and the hit's per-round ratio to
+    // the LIMIT plain run beside it (drift moves both, a GC-bound mode only the hit).
+    const limitPerRound = r.limitPlain!.samples.map((s) => s.rps)
+    const limitSpread = Math.max(...limitPerRound) / Math.min(...limitPerRound)
+    const ratios = perRound.map((rps, i) => rps / limitPerRound[i]!)
+    const ratioSpread = Math.max(...ratios) / Math.min(...ratios)
+    const drift: Row = {
+      scenario: `10. the machine over the same ${rounds} rounds (info)`,
+      figure: `LIMIT plain req/s per round: ${limitPerRound.map(fmtInt).join(', ')} (max/min ${fmtRatio(limitSpread)}); hit plain / LIMIT plain per round: ${ratios.map((x) => x.toFixed(2)).join(', ')}`,
+      reference: 'max / min of the per-round ratio',
+      ratio: fmtRatio(ratioSpread),
+      target: 'reported',
+      verdict: 'reported',
+      data: { limitSpread, limitPerRound, ratioSpread, ratios },
+    }
     return [
       throughputRow('10. hit, near cache off, gzip client vs LIMIT', r.gzip!, r.limit!, 0.45),
       throughputRow('10. hit, near cache off, plain client vs LIMIT plain (info)', r.plain!, r.limitPlain!),
       stability,
+      drift,
     ]
   },
 }
