@@ -6,11 +6,15 @@
  * GET /bench/ceiling sends a precomputed Buffer of the same page (the ceiling);
  * GET /bench/naive does Redis GET + gunzip + JSON.parse + reply with the object (the naive design);
  * GET /bench/naive-1000 does the same with a 1,000-item page of the same table (its cost grows with size);
- * GET /bench/redis-bytes does Redis GET + send the stored gzip as is (for scale).
+ * GET /bench/redis-bytes does Redis GET + send the stored gzip as is (for scale);
+ * GET /bench/gc answers the time this process has spent in garbage collection so far (the bench reads it
+ * around a run, to tell a GC-bound mode from a busy machine).
  *
  * Env: the API's own (loadConfig 'api'), plus BENCH_STATS=on|off, BENCH_TABLE, BENCH_LIMIT,
  * BENCH_API_KEY (a key with read scope).
  */
+
+import { PerformanceObserver } from 'node:perf_hooks'
 import { gunzipSync } from 'node:zlib'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
@@ -66,7 +70,18 @@ async function routeExists(method: 'POST', url: string): Promise<boolean> {
   return !(res.statusCode === 404 && res.body.includes('"DC_ERR_NOT_FOUND"'))
 }
 
+// Every GC pause of this process, as perf_hooks reports them (the main thread's time in the collector).
+const gc = { ms: 0, count: 0 }
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.ms += entry.duration
+    gc.count++
+  }
+}).observe({ entryTypes: ['gc'] })
+
 function referenceRoutes(instance: FastifyInstance, current: () => Page) {
+  instance.get('/bench/gc', READ, async () => gc)
+
   instance.get('/bench/ceiling', READ, async (request, reply) => {
     const page = current()
     if (etagMatches(request.headers['if-none-match'], page.etag)) return reply.code(304).send()

@@ -1,4 +1,5 @@
 import { cpuSeconds } from './cpu.ts'
+import { httpRequest } from './http.ts'
 import type { LoadResult, LoadTool } from './load.ts'
 import { fmtInt, fmtMs, fmtUs, median } from './numbers.ts'
 
@@ -9,6 +10,8 @@ export interface Series {
   url: string
   headers: Readonly<Record<string, string>>
   pid: number
+  /** An API process's /bench/gc: the run's time in garbage collection is then read around it. */
+  gcUrl?: string
 }
 
 export interface Sample {
@@ -19,6 +22,8 @@ export interface Sample {
   p99Ms: number
   requests: number
   bytesPerRequest: number
+  /** Share of the process's CPU time spent in garbage collection during the run (with `gcUrl`). */
+  gcShare?: number
 }
 
 /** Medians over a series' measured runs. */
@@ -44,9 +49,11 @@ export interface MeasureSettings {
 async function measureOnce(settings: MeasureSettings, series: Series): Promise<Sample> {
   const request = { url: series.url, headers: series.headers, connections: settings.connections }
   await settings.load.run({ ...request, durationS: settings.warmupS })
+  const gcBefore = series.gcUrl ? await gcMs(series) : 0
   const cpuBefore = cpuSeconds(series.pid)
   const result: LoadResult = await settings.load.run({ ...request, durationS: settings.durationS })
   const cpuAfter = cpuSeconds(series.pid)
+  const gcAfter = series.gcUrl ? await gcMs(series) : 0
   if (result.requests === 0 || result.badStatus > 0 || result.socketErrors > result.requests * 0.01) {
     throw new Error(`${series.label}: ${result.requests} requests, ${result.badStatus} outside 2xx/3xx, ${result.socketErrors} socket errors`)
   }
@@ -57,7 +64,15 @@ async function measureOnce(settings: MeasureSettings, series: Series): Promise<S
     p99Ms: result.latencyMs.p99,
     requests: result.requests,
     bytesPerRequest: result.bytes / result.requests,
+    ...(series.gcUrl ? { gcShare: (gcAfter - gcBefore) / ((cpuAfter - cpuBefore) * 1000) } : {}),
   }
+}
+
+/** The API process's time in garbage collection so far, ms (bench/server.ts, GET /bench/gc). */
+async function gcMs(series: Series): Promise<number> {
+  const res = await httpRequest(series.gcUrl!, { headers: { ...series.headers, 'accept-encoding': 'identity' } })
+  if (res.status !== 200) throw new Error(`${series.gcUrl}: ${res.status}`)
+  return (JSON.parse(res.body.toString()) as { ms: number }).ms
 }
 
 /**

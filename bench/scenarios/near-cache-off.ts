@@ -12,7 +12,8 @@ const MAX_SPREAD = 1.3
  * read. A gzip client gets the stored bytes; a plain client gets the body inflated once per entry, not
  * per request (without that, every hit allocated the whole page and the process went GC-bound,
  * flipping between two throughput levels). Measured against LIMIT; the plain client's req/s must stay
- * within MAX_SPREAD over every round (8 in a full run).
+ * within MAX_SPREAD over every round (8 in a full run). Each hit run also reports its share of CPU spent
+ * in garbage collection, and the machine's own drift over the same rounds is shown beside it.
  */
 export const nearCacheOff: Scenario = {
   id: '10',
@@ -32,11 +33,13 @@ export const nearCacheOff: Scenario = {
     if (!plain.body.equals(limitPlain.body)) throw new Error('LIMIT does not send the plain bytes the hit path sends')
 
     const rounds = options.rounds.nearOff
+    // The process's time in GC around each run: a GC-bound mode shows there, a busy machine does not.
+    const gcUrl = `${api.refUrl}/bench/gc`
     const r = await measure(
       [
-        { key: 'gzip', label: 'hit, near off', url: u.hit, headers: HEADERS.gzip, pid: api.pid },
+        { key: 'gzip', label: 'hit, near off', url: u.hit, headers: HEADERS.gzip, pid: api.pid, gcUrl },
         { key: 'limit', label: 'LIMIT', url: out.limit.baseUrl, headers: HEADERS.gzip, pid: out.limit.pid },
-        { key: 'plain', label: 'hit plain, near off', url: u.hit, headers: HEADERS.plain, pid: api.pid },
+        { key: 'plain', label: 'hit plain, near off', url: u.hit, headers: HEADERS.plain, pid: api.pid, gcUrl },
         { key: 'limitPlain', label: 'LIMIT plain', url: out.limit.baseUrl, headers: HEADERS.plain, pid: out.limit.pid },
       ],
       rounds,
@@ -46,14 +49,17 @@ export const nearCacheOff: Scenario = {
     // CPU/req per round beside it: a GC-bound mode doubles it, while a busy machine moves req/s alone.
     const cpuPerRound = r.plain!.samples.map((s) => s.cpuUs)
     const cpuSpread = Math.max(...cpuPerRound) / Math.min(...cpuPerRound)
+    const gcPerRound = r.plain!.samples.map((s) => s.gcShare ?? Number.NaN)
     const stability: Row = {
       scenario: `10. hit, near cache off, plain client: stability over ${rounds} rounds`,
-      figure: `req/s per round: ${perRound.map(fmtInt).join(', ')}; µs CPU/req: ${cpuPerRound.map(fmtInt).join(', ')} (max/min ${fmtRatio(cpuSpread)})`,
+      figure:
+        `req/s per round: ${perRound.map(fmtInt).join(', ')}; µs CPU/req: ${cpuPerRound.map(fmtInt).join(', ')} (max/min ${fmtRatio(cpuSpread)}); ` +
+        `share of CPU in GC: ${gcPerRound.map((x) => `${(100 * x).toFixed(1)}%`).join(', ')}`,
       reference: 'max / min req/s',
       ratio: fmtRatio(spread),
       target: `<= ${MAX_SPREAD}`,
       verdict: spread <= MAX_SPREAD ? 'pass' : 'FAIL',
-      data: { spread, perRound, cpuSpread, cpuPerRound },
+      data: { spread, perRound, cpuSpread, cpuPerRound, gcPerRound },
     }
     // The machine's own drift over the same rounds: LIMIT plain's spread, and the hit's per-round ratio to
     // the LIMIT plain run beside it (drift moves both, a GC-bound mode only the hit).
