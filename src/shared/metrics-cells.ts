@@ -71,9 +71,9 @@ export function httpCells(histogram: Histogram<'method' | 'route' | 'status_code
       cell.sum += seconds
       cell.count += 1
       // prom-client counts each value in its first bucket (cumulated when rendered); beyond the last, only +Inf.
-      for (const bound of buckets) {
-        if (seconds <= bound) {
-          cell.bucketValues[bound] = (cell.bucketValues[bound] ?? 0) + 1
+      for (const upper of buckets) {
+        if (seconds <= upper) {
+          cell.bucketValues[upper] = (cell.bucketValues[upper] ?? 0) + 1
           break
         }
       }
