@@ -15,6 +15,9 @@ interface Template {
   limit: number
   resetS: number
   list: string[]
+  /** Where the list holds the values patched per answer. */
+  remainingAt: number
+  resetAt: number
 }
 
 /**
@@ -27,8 +30,6 @@ interface Template {
  * serves every answer; building ~30 strings per hit cost more than the rest of the lane's own work.
  */
 export function createLaneHeaders(fixed: readonly string[]) {
-  const remainingAt = fixed.length + 3
-  const resetAt = fixed.length + 5
   // [304, gzip, plain]
   const templates: Array<Template | undefined> = [undefined, undefined, undefined]
 
@@ -59,7 +60,17 @@ export function createLaneHeaders(fixed: readonly string[]) {
       if (gzip) list.push('content-encoding', 'gzip')
       list.push('content-length', String(body.length))
     }
-    return { entry, etag: hit.etag, length: body?.length ?? -1, limit: rate.limit, resetS: rate.resetS, list }
+    const at = (name: string) => list.indexOf(name, fixed.length) + 1
+    return {
+      entry,
+      etag: hit.etag,
+      length: body?.length ?? -1,
+      limit: rate.limit,
+      resetS: rate.resetS,
+      list,
+      remainingAt: at('ratelimit-remaining'),
+      resetAt: at('ratelimit-reset'),
+    }
   }
 
   /** The headers of one answer (`body` undefined: a 304). Valid until the next call. */
@@ -77,10 +88,10 @@ export function createLaneHeaders(fixed: readonly string[]) {
       templates[kind] = template
       return template.list
     }
-    template.list[remainingAt] = String(rate.remaining)
+    template.list[template.remainingAt] = String(rate.remaining)
     if (template.resetS !== rate.resetS) {
       template.resetS = rate.resetS
-      template.list[resetAt] = String(rate.resetS)
+      template.list[template.resetAt] = String(rate.resetS)
     }
     return template.list
   }

@@ -36,6 +36,7 @@ export interface ClusterRoleOptions {
 export function openCluster(url: string, role: ClusterRoleOptions): Redis {
   const seeds = clusterSeeds(url)
   // Auto-pipelining is the Cluster's own option (it batches per slot); on a node connection it does nothing.
+  // No role turns it on today (index.ts says why); the guard below stays so that turning it on is safe.
   const { enableAutoPipelining = false, ...node } = role.redisOptions
   const cluster = new Cluster(seeds.nodes, {
     enableOfflineQueue: role.enableOfflineQueue,
