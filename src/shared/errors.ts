@@ -35,7 +35,7 @@ export const errors = {
 
   // Dependencies
   DC_ERR_DYNAMO_UNAVAILABLE: createError('DC_ERR_DYNAMO_UNAVAILABLE', 'DynamoDB is unavailable: %s', 503),
-  DC_ERR_DYNAMO_THROTTLED: createError('DC_ERR_DYNAMO_THROTTLED', 'DynamoDB is throttling reads of %s', 503),
+  DC_ERR_DYNAMO_THROTTLED: createError('DC_ERR_DYNAMO_THROTTLED', 'DynamoDB is throttling requests to %s', 503),
   DC_ERR_BUDGET_EXHAUSTED: createError('DC_ERR_BUDGET_EXHAUSTED', 'The DynamoDB read budget of %s is used up for this second', 503),
   DC_ERR_DYNAMO_REJECTED: createError('DC_ERR_DYNAMO_REJECTED', 'DynamoDB rejected the request: %s', 400),
   DC_ERR_QUEUE_UNAVAILABLE: createError('DC_ERR_QUEUE_UNAVAILABLE', 'The job queue is unavailable, retry later', 503),

@@ -1,4 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
+import type { EvictionReading } from './redis/eviction.ts'
 
 /*
  * Metrics read when Prometheus scrapes, not counted as things happen: queue depths and job durations,
@@ -154,6 +155,25 @@ export function addRedisGauge(registers: Registry[], ready: () => boolean): void
     registers,
     collect() {
       this.set(ready() ? 1 : 0)
+    },
+  })
+}
+
+/**
+ * dynacache_redis_eviction_safe{policy}: 1 when Redis keeps every key until it expires (no maxmemory, or
+ * noeviction), 0 when it may evict some (redis/eviction.ts says what is lost then), read at scrape time
+ * within `timeoutMs`. No sample while Redis cannot answer.
+ */
+export function addEvictionGauge(registers: Registry[], read: () => Promise<EvictionReading | undefined>, timeoutMs: number): void {
+  new Gauge({
+    name: 'dynacache_redis_eviction_safe',
+    help: 'Whether Redis keeps every key until it expires (1: no maxmemory or maxmemory-policy noeviction) or may evict them (0), by policy',
+    labelNames: ['policy'] as const,
+    registers,
+    async collect() {
+      const reading = await withTimeout(read(), timeoutMs).catch(() => undefined)
+      this.reset()
+      if (reading) this.set({ policy: reading.policy }, reading.safe ? 1 : 0)
     },
   })
 }

@@ -1,8 +1,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { CallObservation } from './dynamo/gateway.ts'
 import { httpCells, readCells } from './metrics-cells.ts'
-import { addBreakerGauge, addExportOutcomes, addQueueCollectors, addRedisGauge, type QueueSource, withTimeout } from './metrics-scrape.ts'
+import { addBreakerGauge, addEvictionGauge, addExportOutcomes, addQueueCollectors, addRedisGauge, type QueueSource, withTimeout } from './metrics-scrape.ts'
 import { addStreamsCollectors, type StreamsTableState } from './metrics-streams.ts'
+import type { EvictionReading } from './redis/eviction.ts'
 
 export type { QueueLike, QueueSource } from './metrics-scrape.ts'
 
@@ -39,6 +40,8 @@ export interface Metrics {
   addBreakerGauge(state: () => string): void
   /** dynacache_redis_up: 1 while this process's Redis connection is ready, read at scrape time. */
   addRedisGauge(ready: () => boolean): void
+  /** dynacache_redis_eviction_safe: whether Redis may evict keys (redis/eviction.ts), read at scrape time within `timeoutMs`. */
+  addEvictionGauge(read: () => Promise<EvictionReading | undefined>, timeoutMs: number): void
   /** Fleet-wide counts of exports by terminal status, read from Redis at scrape time within `timeoutMs`. */
   addExportOutcomes(read: () => Promise<Record<string, string | number>>, timeoutMs: number): void
   /** The Streams follower's fleet-wide dynacache_streams_* metrics, read at scrape time within `timeoutMs`. */
@@ -129,6 +132,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     addQueueCollectors: (source, timeoutMs) => addQueueCollectors(registers, source, timeoutMs),
     addBreakerGauge: (state) => addBreakerGauge(registers, state),
     addRedisGauge: (ready) => addRedisGauge(registers, ready),
+    addEvictionGauge: (read, timeoutMs) => addEvictionGauge(registers, read, timeoutMs),
     addExportOutcomes: (read, timeoutMs) => addExportOutcomes(registers, read, timeoutMs),
     addStreamsCollectors: (read, timeoutMs) => addStreamsCollectors(registers, read, withTimeout, timeoutMs),
     render: () => registry.metrics(),

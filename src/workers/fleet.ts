@@ -7,7 +7,7 @@ import { queueTelemetry } from '../shared/telemetry/tracing.ts'
 import { createWorkerDeps } from './deps.ts'
 import { scheduleExportCleanup } from './export-cleanup.ts'
 import { PROCESSORS } from './processors.ts'
-import { scheduleStreamsDiscovery } from './streams/schedules.ts'
+import { scheduleStreamsDiscovery, stopFollowing } from './streams/schedules.ts'
 
 export interface WorkerFleet {
   readonly queues: readonly QueueName[]
@@ -67,9 +67,14 @@ export async function startWorkerFleet(config: WorkerConfig, logger: Logger): Pr
   if (names.includes('export-cleanup') && (await waitForReady(producerRedis, 10_000))) {
     await scheduleExportCleanup(queues.queue('export-cleanup'))
   }
-  if (names.includes('streams-follow') && config.STREAMS_FOLLOW !== 'off' && (await waitForReady(producerRedis, 10_000))) {
+  if (names.includes('streams-follow') && (await waitForReady(producerRedis, 10_000))) {
+    const queue = queues.queue('streams-follow')
+    if (config.STREAMS_FOLLOW === 'off') {
+      const removed = await stopFollowing(queue, producerRedis, keys.streamsFollowed)
+      if (removed.length > 0) logger.info({ msg: 'streams.unscheduled', schedules: removed })
+    }
     // Its first job runs at once: streams are found at start, then every STREAMS_DISCOVER_S.
-    await scheduleStreamsDiscovery(queues.queue('streams-follow'), config)
+    else await scheduleStreamsDiscovery(queue, config)
   }
   logger.info({ msg: 'worker.started', queues: names, concurrency: config.WORKER_CONCURRENCY })
 

@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import { type CacheOutcomeLabel, createMetrics, type Metrics } from '../../shared/metrics.ts'
 import { readStreamsState } from '../../shared/metrics-streams.ts'
+import { readEviction } from '../../shared/redis/eviction.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,6 +58,10 @@ async function metrics(app: FastifyInstance) {
       app.config.METRICS_SCRAPE_TIMEOUT_MS,
     )
     m.addRedisGauge(() => app.redis.status === 'ready')
+    m.addEvictionGauge(async () => {
+      if (app.redis.status !== 'ready') throw new Error('Redis not ready')
+      return readEviction(app.redis)
+    }, app.config.METRICS_SCRAPE_TIMEOUT_MS)
     m.addExportOutcomes(async () => {
       if (app.redis.status !== 'ready') throw new Error('Redis not ready')
       return app.redis.hgetall(app.keys.exportOutcomes)

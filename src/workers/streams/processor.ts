@@ -7,7 +7,7 @@ import type { WorkerDeps } from '../deps.ts'
 import { createJobChecks, isObject } from '../job-checks.ts'
 import { createStreamsClient } from './client.ts'
 import { createShardLeases } from './lease.ts'
-import { syncTableSchedules } from './schedules.ts'
+import { stopFollowing, syncTableSchedules } from './schedules.ts'
 import { followPolicy } from './selection.ts'
 import type { KeptIterator } from './shard-reader.ts'
 import { followTablePass, type PassReport } from './table-pass.ts'
@@ -41,6 +41,11 @@ export default function createStreamsFollowProcessor(deps: WorkerDeps) {
     const { table } = job.data
     checks.require(table === undefined || checks.tableAllowed(table), job, 'the table is not one dynacache may read')
     if (table === undefined) {
+      // A discovery queued before following was turned off: no Streams call, just what a start does.
+      if (config.STREAMS_FOLLOW === 'off') {
+        await stopFollowing(queues.queue('streams-follow'), redis, keys.streamsFollowed)
+        return { tables: [] }
+      }
       const tables = await syncTableSchedules(queues.queue('streams-follow'), streams(), follows, config)
       // The tables /metrics reports on (a followed table nobody holds a shard of shows as 0 held).
       const followed = redis.multi().del(keys.streamsFollowed)

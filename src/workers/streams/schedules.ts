@@ -1,5 +1,6 @@
 import type { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams'
 import type { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
 import type { Config } from '../../shared/config.ts'
 import { followedStreams } from './selection.ts'
 
@@ -33,4 +34,23 @@ export async function syncTableSchedules(
     if (id.startsWith('streams:') && !wanted.has(id)) await queue.removeJobScheduler(id)
   }
   return tables
+}
+
+/**
+ * What a worker starting with STREAMS_FOLLOW=off does: removes the discovery schedule and every table's
+ * pass schedule, and empties the set of followed tables. Schedules are kept in Redis, so without this the
+ * fleet would go on listing streams and running empty passes after following was turned off, and
+ * /metrics would go on reporting the last followed tables with no shard held (DynacacheStreamsNotFollowed).
+ * Idempotent: workers starting together each remove what is left. Returns what this call removed.
+ */
+export async function stopFollowing(queue: Queue, redis: Pick<Redis, 'del'>, followedKey: string): Promise<string[]> {
+  const removed: string[] = []
+  for (const s of await queue.getJobSchedulers(0, -1)) {
+    const id = s.id ?? s.key
+    if (id !== DISCOVER_SCHEDULER_ID && !id.startsWith('streams:')) continue
+    // False when a worker starting beside this one removed it first.
+    if (await queue.removeJobScheduler(id)) removed.push(id)
+  }
+  await redis.del(followedKey)
+  return removed
 }
