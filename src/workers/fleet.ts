@@ -69,12 +69,17 @@ export async function startWorkerFleet(config: WorkerConfig, logger: Logger): Pr
   }
   if (names.includes('streams-follow') && (await waitForReady(producerRedis, 10_000))) {
     const queue = queues.queue('streams-follow')
-    if (config.STREAMS_FOLLOW === 'off') {
-      const removed = await stopFollowing(queue, producerRedis, keys.streamsFollowed)
-      if (removed.length > 0) logger.info({ msg: 'streams.unscheduled', schedules: removed })
+    if (config.STREAMS_FOLLOW !== 'off') {
+      // Its first job runs at once: streams are found at start, then every STREAMS_DISCOVER_S.
+      await scheduleStreamsDiscovery(queue, config)
+    } else {
+      // Following was turned off (or never on): what an earlier fleet scheduled goes. Not a reason to
+      // stop this worker's other queues; a leftover discovery job does the same when it runs (processor.ts).
+      await stopFollowing(queue, producerRedis, keys.streamsFollowed).then(
+        (removed) => removed.length > 0 && logger.info({ msg: 'streams.unscheduled', schedules: removed }),
+        (err: Error) => logger.warn({ msg: 'streams.unschedule_failed', err: err.message }),
+      )
     }
-    // Its first job runs at once: streams are found at start, then every STREAMS_DISCOVER_S.
-    else await scheduleStreamsDiscovery(queue, config)
   }
   logger.info({ msg: 'worker.started', queues: names, concurrency: config.WORKER_CONCURRENCY })
 

@@ -12,6 +12,7 @@ import type { NearCache, NearEntry, NearStamp } from './near-cache.ts'
 import { type CachedResource, resourceId, staleIfErrorFor, ttlFor } from './resources.ts'
 import { createSingleFlight } from './single-flight.ts'
 import { type Bumped, type CacheStore, type StoredEntry, TABLE_GENERATION } from './store.ts'
+import { createStoreFailureLog } from './store-failures.ts'
 
 export { type CacheOutcome, type CacheResult, etagOf, type LoadedValue, type Loader } from './cache-result.ts'
 
@@ -85,6 +86,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
   const dependencies = options.dependencies ?? (() => noDeps)
   const now = options.now ?? Date.now
   const policy = { staleThreshold: config.STALE_THRESHOLD }
+  const storeFailed = createStoreFailureLog(logger, 10_000, now)
   const flights = createSingleFlight({
     store,
     now,
@@ -93,6 +95,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     lockTtlMs: config.DYNAMO_TIMEOUT_MS * 2 + 1000,
     ...(options.sleep ? { sleep: options.sleep } : {}),
     ...(logger ? { logger } : {}),
+    lockFailed: (table, err) => storeFailed(table, 'lock', err),
   })
 
   /**
@@ -112,14 +115,7 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     return storeLoaded(resource, id, generation, outcome, await load(resource), previous)
   }
 
-  async function storeLoaded(
-    resource: CachedResource,
-    id: string,
-    generation: string,
-    outcome: CacheOutcome,
-    value: LoadedValue,
-    previous?: EntryMeta,
-  ): Promise<CacheResult> {
+  async function storeLoaded(resource: CachedResource, id: string, generation: string, outcome: CacheOutcome, value: LoadedValue, previous?: EntryMeta) {
     const compressed = await gzip(value.body)
     const meta = {
       createdAt: now(),
@@ -128,8 +124,12 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
       status: value.status,
       size: value.body.length,
     }
-    await options.beforeWrite?.(resource, meta.status)
-    await store.write(resource.table, id, generation, meta, compressed, previous, staleIfErrorFor(resource.kind, meta.status, config))
+    try {
+      await options.beforeWrite?.(resource, meta.status)
+      await store.write(resource.table, id, generation, meta, compressed, previous, staleIfErrorFor(resource.kind, meta.status, config))
+    } catch (err) {
+      storeFailed(resource.table, 'write', err)
+    }
     return { outcome, status: meta.status, etag: meta.etag, createdAt: meta.createdAt, ttl: meta.ttl, gzip: compressed, body: value.body, collapsed: false }
   }
 
@@ -163,7 +163,6 @@ export function createReadCache(options: ReadCacheOptions): ReadCache {
     return collapsed ? { ...value, collapsed: true } : value
   }
 
-  /** The near cache's fresh copy, when it may answer this request; inflated once for plain clients. */
   /** The near cache's copy while it is fresh, Redis is up and the invalidation feed is live. */
   function peekFresh(resource: CachedResource, id: string): NearEntry | undefined {
     const held = redisReady() && near?.live() ? near.cache.get(resource.table, id) : undefined

@@ -10,6 +10,8 @@ export interface SingleFlightOptions {
   now: () => number
   sleep?: (ms: number) => Promise<void>
   logger?: LogSink
+  /** Told when the fill lock cannot be taken because Redis refused (full) or failed: the load runs unlocked. */
+  lockFailed?: (table: string | null, err: unknown) => void
 }
 
 /** What a fill produced: our own load, or the entry another caller (here or in another process) stored. */
@@ -35,7 +37,7 @@ export interface SingleFlight {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = realSleep, logger }: SingleFlightOptions): SingleFlight {
+export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = realSleep, logger, lockFailed }: SingleFlightOptions): SingleFlight {
   // Keyed by table and id both (as the store and the near cache are): the id already digests the table,
   // and this keeps a flight of one table from ever answering another's, whatever ids look like. And by
   // the generation the caller read: a read that starts after an invalidation never joins a load that
@@ -74,7 +76,15 @@ export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = 
     load: () => Promise<T>,
     adopt: (entry: StoredEntry) => T,
   ): Promise<Filled<T>> {
-    let token = await store.lock(table, id, lockTtlMs)
+    let token: string | null
+    try {
+      token = await store.lock(table, id, lockTtlMs)
+    } catch (err) {
+      // Redis answers reads but refuses the lock (full under noeviction): load, without the fleet-wide
+      // guard (this process's own single flight still holds), rather than fail a read DynamoDB can answer.
+      lockFailed?.(table, err)
+      return { value: await load(), collapsed: false }
+    }
     if (!token) {
       const waited = await awaitOther(table, id, deps, after)
       if ('entry' in waited) return { value: adopt(waited.entry), collapsed: true }

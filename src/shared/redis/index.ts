@@ -75,13 +75,19 @@ export async function closeRedis(redis: Redis): Promise<void> {
   }
 }
 
-/** True for the errors a fail-fast connection raises while Redis is unreachable. */
+/**
+ * True for the errors a fail-fast connection raises while Redis is unreachable, and for a Redis that
+ * refuses writes because it is full (`maxmemory` under noeviction): either way, retry later (503).
+ */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false
+  // A MULTI refused as a whole names why in the errors of the commands it queued (ioredis keeps them).
+  const queued = (err as { previousErrors?: unknown[] }).previousErrors
+  if (err.message.startsWith('EXECABORT') && queued?.some(isRedisUnavailable)) return true
   return (
     err.name === 'MaxRetriesPerRequestError' ||
     err.name === 'ClusterAllFailedError' ||
-    /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|CLUSTERDOWN|None of startup nodes|Cluster is disconnect/.test(
+    /enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|CLUSTERDOWN|None of startup nodes|Cluster is disconnect|^OOM command not allowed/.test(
       err.message,
     )
   )

@@ -150,9 +150,14 @@ export const SCRIPTS_DIR = new URL('./scripts/', import.meta.url)
 /** The leading `--[[ ... ]]` header, which documents the script and is not sent to Redis. */
 const HEADER = /^--\[\[[\s\S]*?\]\]/
 
-/** The script's text as Redis runs it: the file without its header. */
+/**
+ * The script's text as Redis runs it: the file without its header, so that a shebang declaring the
+ * script's flags (`#!lua flags=allow-oom`, right after the header) is its first line, as Redis requires.
+ */
 export function readScript(name: ScriptName): string {
-  return readFileSync(new URL(`${name}.lua`, SCRIPTS_DIR), 'utf8').replace(HEADER, '')
+  return readFileSync(new URL(`${name}.lua`, SCRIPTS_DIR), 'utf8')
+    .replace(HEADER, '')
+    .trimStart()
 }
 
 // Read once at import, so a missing file fails the process at boot, not on its first command.

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { resourceId } from '../../../src/shared/cache/resources.ts'
 import type { CacheStore } from '../../../src/shared/cache/store.ts'
 import { errors } from '../../../src/shared/errors.ts'
 import { bodyOf, items, rig, STALE_AT_MS, TTL_MS } from '../../helpers/read-cache-rig.ts'
@@ -107,4 +108,53 @@ t.test('bypass: a store read that fails sends the read to DynamoDB and says why'
   t.equal(answer.outcome, 'bypass')
   t.equal(loader.count, 1)
   t.same(warnings, [{ msg: 'cache.bypass', table: 'orders', err: 'Connection is closed.' }])
+})
+
+// What a Redis that is full under noeviction answers: reads work, every write is refused.
+const OOM = "OOM command not allowed when used memory > 'maxmemory'."
+const refusesWrites = (store: CacheStore): CacheStore => ({
+  ...store,
+  lock: async () => {
+    throw new Error(OOM)
+  },
+  write: async () => {
+    throw new Error(OOM)
+  },
+})
+
+t.test('a Redis that refuses writes: each miss is answered from DynamoDB, nothing stored, one warning per 10 s', async (t) => {
+  const { cache, loader, warnings, memory, clock } = rig({ wrap: refusesWrites })
+  const answers = [await cache.get(items()), await cache.get(items()), await cache.get(items())]
+  t.same(
+    answers.map((a) => a.outcome),
+    ['miss', 'miss', 'miss'],
+  )
+  t.ok(
+    answers.every((a) => bodyOf(a).table === 'orders'),
+    'each with the loaded value',
+  )
+  t.equal(loader.count, 3, 'nothing was stored, so each read loads')
+  t.equal(memory.writes.length, 0)
+  t.same(warnings, [{ msg: 'cache.store_failed', table: 'orders', step: 'lock', err: OOM, failures: 1 }], 'one line, not one per miss')
+  clock.advance(10_000)
+  await cache.get(items())
+  // Each miss fails twice (its lock, then its write): 5 unlogged after the first line, and this one's lock.
+  t.same(warnings.at(-1), { msg: 'cache.store_failed', table: 'orders', step: 'lock', err: OOM, failures: 6 }, 'the next says how many it stands for')
+  t.equal(warnings.length, 2)
+})
+
+t.test('a store write that fails after the lock was taken: the read still answers, the lock is released', async (t) => {
+  const wrap = (store: CacheStore): CacheStore => ({
+    ...store,
+    write: async () => {
+      throw new Error(OOM)
+    },
+  })
+  const { cache, warnings, memory } = rig({ wrap })
+  const answer = await cache.get(items())
+  t.equal(answer.outcome, 'miss')
+  t.equal(bodyOf(answer).table, 'orders')
+  t.same(warnings, [{ msg: 'cache.store_failed', table: 'orders', step: 'write', err: OOM, failures: 1 }])
+  t.notOk(memory.locked('orders', resourceId(items())), 'no lock left behind')
+  t.equal(memory.writes.length, 0, 'nothing stored')
 })

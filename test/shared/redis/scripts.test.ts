@@ -113,6 +113,22 @@ t.test('Redis compiles every script', async (t) => {
   for (const name of names) t.match(await redis.script('LOAD', readScript(name)), /^[0-9a-f]{40}$/, name)
 })
 
+t.test('a full Redis (noeviction) refuses writes but runs the bump, flagged allow-oom in its first line', async (t) => {
+  t.match(readScript('dcCacheBump'), /^#!lua flags=allow-oom\n/, 'the shebang is the first line Redis sees')
+  // Its own Redis: this one is made full.
+  const server = await ownRedis()
+  t.teardown(() => server.close())
+  const redis = new Redis(server.url)
+  t.teardown(() => redis.quit())
+  defineScripts(redis)
+  await redis.config('SET', 'maxmemory-policy', 'noeviction')
+  await redis.config('SET', 'maxmemory', '1')
+  await t.rejects(redis.set('{t}:plain', 'x'), /OOM/, 'a plain write is refused')
+  t.same(await redis.dcCacheBump(2, '{t}:gen', '{t}:dep', 'hard', 60_000, '{t}:channel', 'announce'), ['1', '1'], 'the bump is not')
+  t.same(await redis.mget('{t}:gen', '{t}:dep'), ['1', '1'])
+  await redis.config('SET', 'maxmemory', '0')
+})
+
 t.test('the build copies the .lua files beside the compiled registry', async (t) => {
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
     scripts: Record<string, string>

@@ -4,6 +4,10 @@
   the last hard bump, so a reader can tell which entries may still be served once. All keys share one
   table's hash tag (PUBLISH reaches subscribers on every Cluster node).
 
+  Flagged allow-oom (the shebang below; Redis 7.0 or later): a Redis that is full under noeviction
+  refuses writes, and a write to DynamoDB whose bump were refused would leave the entries it changed
+  answering as fresh until their TTL. A bump adds a few bytes at most.
+
   Input:
     KEYS[1..] generation keys
 
@@ -16,6 +20,7 @@
     the value each key holds after the bump, in KEYS order (a write-through stores under these, so a
     slower writer's older image is stored under generations that are already gone)
 ]]
+#!lua flags=allow-oom
 local soft = ARGV[1] == 'soft'
 local keep = tonumber(ARGV[2])
 local values = {}
