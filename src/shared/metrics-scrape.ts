@@ -19,7 +19,8 @@ export interface QueueLike {
 
 export interface QueueSource {
   readonly names: readonly string[]
-  queue(name: string): QueueLike
+  /** The queue, started: a Queue whose start failed once (a Redis hiccup) must not fail every later scrape. */
+  queue(name: string): QueueLike | Promise<QueueLike>
   /** False while Redis is down: the scrape then reports no queue values instead of waiting. */
   ready(): boolean
 }
@@ -57,7 +58,7 @@ export function addQueueCollectors(registers: Registry[], source: QueueSource, t
       return await withTimeout(
         Promise.all(
           source.names.map(async (name) => {
-            const queue = source.queue(name)
+            const queue = await source.queue(name)
             const [counts, jobs, [oldest]] = await Promise.all([
               queue.getJobCounts(...QUEUE_STATES),
               queue.getJobs(['completed'], 0, RECENT_JOBS - 1, false),
@@ -174,6 +175,18 @@ export function addEvictionGauge(registers: Registry[], read: () => Promise<Evic
       const reading = await withTimeout(read(), timeoutMs).catch(() => undefined)
       this.reset()
       if (reading) this.set({ policy: reading.policy }, reading.safe ? 1 : 0)
+    },
+  })
+}
+
+/** dynacache_cache_invalidations_owed: tables this process owes a whole invalidation (owed-invalidations.ts). */
+export function addOwedInvalidationsGauge(registers: Registry[], owed: () => number): void {
+  new Gauge({
+    name: 'dynacache_cache_invalidations_owed',
+    help: 'Tables this process must still invalidate because a write could not reach Redis; 0 once Redis took them',
+    registers,
+    collect() {
+      this.set(owed())
     },
   })
 }

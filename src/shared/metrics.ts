@@ -1,7 +1,16 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { CallObservation } from './dynamo/gateway.ts'
 import { httpCells, readCells } from './metrics-cells.ts'
-import { addBreakerGauge, addEvictionGauge, addExportOutcomes, addQueueCollectors, addRedisGauge, type QueueSource, withTimeout } from './metrics-scrape.ts'
+import {
+  addBreakerGauge,
+  addEvictionGauge,
+  addExportOutcomes,
+  addOwedInvalidationsGauge,
+  addQueueCollectors,
+  addRedisGauge,
+  type QueueSource,
+  withTimeout,
+} from './metrics-scrape.ts'
 import { addStreamsCollectors, type StreamsTableState } from './metrics-streams.ts'
 import type { EvictionReading } from './redis/eviction.ts'
 
@@ -42,6 +51,8 @@ export interface Metrics {
   addRedisGauge(ready: () => boolean): void
   /** dynacache_redis_eviction_safe: whether Redis may evict keys (redis/eviction.ts), read at scrape time within `timeoutMs`. */
   addEvictionGauge(read: () => Promise<EvictionReading | undefined>, timeoutMs: number): void
+  /** dynacache_cache_invalidations_owed: tables this process owes a whole invalidation, read at scrape time. */
+  addOwedInvalidationsGauge(owed: () => number): void
   /** Fleet-wide counts of exports by terminal status, read from Redis at scrape time within `timeoutMs`. */
   addExportOutcomes(read: () => Promise<Record<string, string | number>>, timeoutMs: number): void
   /** The Streams follower's fleet-wide dynacache_streams_* metrics, read at scrape time within `timeoutMs`. */
@@ -133,6 +144,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     addBreakerGauge: (state) => addBreakerGauge(registers, state),
     addRedisGauge: (ready) => addRedisGauge(registers, ready),
     addEvictionGauge: (read, timeoutMs) => addEvictionGauge(registers, read, timeoutMs),
+    addOwedInvalidationsGauge: (owed) => addOwedInvalidationsGauge(registers, owed),
     addExportOutcomes: (read, timeoutMs) => addExportOutcomes(registers, read, timeoutMs),
     addStreamsCollectors: (read, timeoutMs) => addStreamsCollectors(registers, read, withTimeout, timeoutMs),
     render: () => registry.metrics(),

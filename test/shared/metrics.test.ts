@@ -78,3 +78,33 @@ t.test('bound observers and counters (the hit lane, per route) add to the same s
   t.match(text, /dynacache_cache_reads_total\{table="orders",outcome="hit"\} 3/)
   t.notMatch(text, /table="invoices"/, 'binding alone counts nothing')
 })
+
+t.test('queue metrics: a queue that could not start is asked for again at the next scrape, not failed for good', async (t) => {
+  const metrics = createMetrics({ defaultMetrics: false })
+  const fake = {
+    getJobCounts: async () => ({ waiting: 3, active: 1 }),
+    getJobs: async () => [],
+  }
+  let calls = 0
+  metrics.addQueueCollectors(
+    {
+      names: ['q'],
+      // The first start fails (a Redis version check that timed out); producers.started() replaces it.
+      queue: async () => {
+        calls++
+        if (calls === 1) throw new Error('Command timed out')
+        return fake
+      },
+      ready: () => true,
+    },
+    1000,
+  )
+  const value = (text: string, line: RegExp) => Number(line.exec(text)?.[1])
+  const first = await metrics.render()
+  t.equal(value(first, /^dynacache_queue_scrape_success (\S+)$/m), 0)
+  // One reading serves one scrape (its gauges are collected together), and is dropped right after it.
+  await new Promise((resolve) => setImmediate(resolve))
+  const second = await metrics.render()
+  t.equal(value(second, /^dynacache_queue_scrape_success (\S+)$/m), 1)
+  t.equal(value(second, /^dynacache_queue_jobs\{queue="q",state="waiting"\} (\S+)$/m), 3)
+})

@@ -52,12 +52,13 @@ async function metrics(app: FastifyInstance) {
     m.addQueueCollectors(
       {
         names: app.queues.names,
-        queue: (name) => app.queues.queue(name as never),
+        queue: (name) => app.queues.started(name as never),
         ready: () => app.redis.status === 'ready',
       },
       app.config.METRICS_SCRAPE_TIMEOUT_MS,
     )
     m.addRedisGauge(() => app.redis.status === 'ready')
+    m.addOwedInvalidationsGauge(() => app.cache.invalidationsOwed)
     m.addEvictionGauge(async () => {
       if (app.redis.status !== 'ready') throw new Error('Redis not ready')
       return readEviction(app.redis)

@@ -17,6 +17,7 @@ import { dependenciesOf } from './dependencies.ts'
 import { invalidateTable, rememberCachedTable } from './invalidation.ts'
 import { ALL_TABLES, type InvalidationFeed, invalidationChannel, startInvalidationFeed } from './invalidation-feed.ts'
 import { createNearCache, type NearCache } from './near-cache.ts'
+import { createOwedInvalidations } from './owed-invalidations.ts'
 import { type CacheOutcome, createReadCache, type LoadedValue, type ReadCache } from './read-cache.ts'
 import type { CachedResource } from './resources.ts'
 import { type CacheStats, createCacheStats } from './stats.ts'
@@ -86,6 +87,13 @@ export interface CacheService {
   /** Invalidates every entry of a table (DELETE /cache/:table). */
   invalidateTable(table: string, options?: InvalidationOptions): Promise<void>
   /**
+   * After a write whose invalidation failed (Redis unreachable): the table is invalidated whole once
+   * Redis takes it (owed-invalidations.ts); this process's near copies go at once.
+   */
+  oweInvalidation(table: string): void
+  /** Tables owed an invalidation now (dynacache_cache_invalidations_owed). */
+  readonly invalidationsOwed: number
+  /**
    * Stores a value as the entry of a resource at once (write-through). `after` is what applyChanges
    * answered for the write that produced the value: the entry is stored under the generations that
    * write left, so of two racing writers the older image is never served (read-cache.ts: store).
@@ -148,6 +156,16 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
       ...(logger ? { logger } : {}),
     })
   }
+
+  const owed = createOwedInvalidations({
+    invalidate: async (table) => {
+      await invalidateTable(redis, keys, table, 'hard')
+      nearCache?.dropTable(table)
+    },
+    ready: () => redis.status === 'ready',
+    onReady: (listener) => redis.on('ready', listener),
+    ...(logger ? { logger } : {}),
+  })
 
   function recordOutcome(resource: CachedResource, outcome: CacheOutcome | 'error', answer?: { status?: number; error?: unknown }) {
     if (unrecorded.has(resource)) return
@@ -228,9 +246,17 @@ export function createCacheService(deps: CacheServiceDeps): CacheService {
       await invalidateTable(redis, keys, table, options.mode ?? config.INVALIDATION_MODE)
       nearCache?.dropTable(table)
     },
+    oweInvalidation(table) {
+      nearCache?.dropTable(table)
+      owed.owe(table)
+    },
+    get invalidationsOwed() {
+      return owed.size
+    },
     storeValue: (resource, value, after) => cache.store(resource, value, after),
     generationsOf: (resource) => cache.generations(resource),
     async close() {
+      owed.close()
       await feed?.close()
       await stats.close()
     },

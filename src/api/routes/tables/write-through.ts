@@ -15,7 +15,8 @@ function itemResource(table: string, pk: string, sk: string | undefined, view: s
 /**
  * After a write: the cache learns of the change (the item, its partition, the index partitions of both
  * images, scan pages), then the item's entries under this key are replaced with the new image at once.
- * A failure here is logged, not answered: the write itself has happened.
+ * A failure here is logged, not answered: the write itself has happened. When the cache could not learn
+ * of it, the table is owed a whole invalidation, made once Redis takes it (owed-invalidations.ts).
  */
 export async function writeThrough(
   app: FastifyInstance,
@@ -26,18 +27,23 @@ export async function writeThrough(
   key: AttributeMap,
   result: WriteResult,
 ) {
+  let after: Awaited<ReturnType<typeof app.cache.applyChanges>>
   try {
-    const after = await app.cache.applyChanges(table, [
-      { key, ...(result.oldImage !== undefined ? { oldImage: result.oldImage } : {}), newImage: result.newImage },
-    ])
-    // Without the bump's values (the whole table was invalidated instead) the next read loads the item.
-    if (!after) return
+    after = await app.cache.applyChanges(table, [{ key, ...(result.oldImage !== undefined ? { oldImage: result.oldImage } : {}), newImage: result.newImage }])
+  } catch (err) {
+    forgetLater(app, request, table, err)
+    return
+  }
+  // Without the bump's values (the whole table was invalidated instead) the next read loads the item.
+  if (!after) return
+  const bumped = after
+  try {
     await Promise.all(
       VIEWS.map((view) =>
         app.cache.storeValue(
           itemResource(table, pk, sk, view),
           result.newImage ? itemValue(result.newImage, view) : itemNotFoundValue(table, app.config.NEGATIVE_TTL),
-          after,
+          bumped,
         ),
       ),
     )
@@ -54,9 +60,13 @@ export async function writeOrForget(app: FastifyInstance, request: FastifyReques
   try {
     return await write()
   } catch (err) {
-    if (codeOf(err) === 'DC_ERR_DYNAMO_UNAVAILABLE') {
-      await app.cache.applyChanges(table, [{ key }]).catch((e: Error) => request.log.error({ msg: 'cache.write-through.failed', table, err: e.message }))
-    }
+    if (codeOf(err) === 'DC_ERR_DYNAMO_UNAVAILABLE') await app.cache.applyChanges(table, [{ key }]).catch((e: Error) => forgetLater(app, request, table, e))
     throw err
   }
+}
+
+/** The cache did not learn of a write: logged, and the table owed a whole invalidation. */
+function forgetLater(app: FastifyInstance, request: FastifyRequest, table: string, err: unknown) {
+  request.log.error({ msg: 'cache.write-through.failed', table, err: (err as Error).message, owed: true })
+  app.cache.oweInvalidation(table)
 }
