@@ -62,6 +62,7 @@ t.test('a full Redis: reads answer (cached or from DynamoDB), for the right tabl
     const table = a.url.split('/')[2]
     const items = (a.body as { items?: Array<{ owner: string }>; owner?: string }).items ?? [a.body as { owner: string }]
     t.ok(items.length > 0 && items.every((i) => i.owner === table), `${a.url}: ${table}'s own data`)
+    t.equal(a.cache, 'MISS', `${a.url}: loaded, not stored`)
   }
   t.same((await read(0, cached)).cache, 'HIT', 'what was cached before is still served')
 })
