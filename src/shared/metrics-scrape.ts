@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { EvictionReading } from './redis/eviction.ts'
+import type { EvictionReading } from './redis/server-checks.ts'
 
 /*
  * Metrics read when Prometheus scrapes, not counted as things happen: queue depths and job durations,
@@ -162,7 +162,7 @@ export function addRedisGauge(registers: Registry[], ready: () => boolean): void
 
 /**
  * dynacache_redis_eviction_safe{policy}: 1 when Redis keeps every key until it expires (no maxmemory, or
- * noeviction), 0 when it may evict some (redis/eviction.ts says what is lost then), read at scrape time
+ * noeviction), 0 when it may evict some (redis/server-checks.ts says what is lost then), read at scrape time
  * within `timeoutMs`. No sample while Redis cannot answer.
  */
 export function addEvictionGauge(registers: Registry[], read: () => Promise<EvictionReading | undefined>, timeoutMs: number): void {

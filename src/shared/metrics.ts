@@ -12,7 +12,7 @@ import {
   withTimeout,
 } from './metrics-scrape.ts'
 import { addStreamsCollectors, type StreamsTableState } from './metrics-streams.ts'
-import type { EvictionReading } from './redis/eviction.ts'
+import type { EvictionReading } from './redis/server-checks.ts'
 
 export type { QueueLike, QueueSource } from './metrics-scrape.ts'
 
@@ -49,7 +49,7 @@ export interface Metrics {
   addBreakerGauge(state: () => string): void
   /** dynacache_redis_up: 1 while this process's Redis connection is ready, read at scrape time. */
   addRedisGauge(ready: () => boolean): void
-  /** dynacache_redis_eviction_safe: whether Redis may evict keys (redis/eviction.ts), read at scrape time within `timeoutMs`. */
+  /** dynacache_redis_eviction_safe: whether Redis may evict keys (redis/server-checks.ts), read at scrape time within `timeoutMs`. */
   addEvictionGauge(read: () => Promise<EvictionReading | undefined>, timeoutMs: number): void
   /** dynacache_cache_invalidations_owed: tables this process owes a whole invalidation, read at scrape time. */
   addOwedInvalidationsGauge(owed: () => number): void

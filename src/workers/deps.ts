@@ -6,9 +6,9 @@ import { createConfiguredGateway } from '../shared/dynamo/configured-gateway.ts'
 import type { DynamoGateway } from '../shared/dynamo/gateway.ts'
 import type { Logger } from '../shared/logger.ts'
 import { createQueueProducers, type QueueProducers } from '../shared/queues/index.ts'
-import { watchEviction } from '../shared/redis/eviction.ts'
 import { closeRedis, createConfiguredRedis } from '../shared/redis/index.ts'
 import { createRedisKeys, type RedisKeys } from '../shared/redis/keys.ts'
+import { watchRedisServer } from '../shared/redis/server-checks.ts'
 
 /** What a processor may use. Built once per worker process by createWorkerDeps and passed to every factory. */
 export interface WorkerDeps {
@@ -41,7 +41,7 @@ export function createWorkerDeps(config: WorkerConfig, logger: Logger): OwnedWor
   const keys = createRedisKeys(config.REDIS_PREFIX)
   const redis = createConfiguredRedis(config, 'background', 'worker-commands', logger)
   const producerRedis = createConfiguredRedis(config, 'request', 'worker-producers', logger)
-  watchEviction(redis, logger, 'worker')
+  watchRedisServer(redis, logger, 'worker')
   const dynamo = createDynamoClients(config)
   const queues = createQueueProducers(producerRedis, keys.queuePrefix)
   const gateway = createConfiguredGateway({

@@ -6,9 +6,9 @@ import { createDynamoClients, type DynamoClients } from '../../shared/dynamo/cli
 import { createConfiguredGateway } from '../../shared/dynamo/configured-gateway.ts'
 import type { CallObservation, DynamoGateway } from '../../shared/dynamo/gateway.ts'
 import { createQueueProducers, type QueueProducers } from '../../shared/queues/index.ts'
-import { watchEviction } from '../../shared/redis/eviction.ts'
 import { closeRedis, createConfiguredRedis, waitForReady } from '../../shared/redis/index.ts'
 import { createRedisKeys, type RedisKeys } from '../../shared/redis/keys.ts'
+import { watchRedisServer } from '../../shared/redis/server-checks.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -54,7 +54,7 @@ async function connections(app: FastifyInstance, opts: ConnectionsOptions) {
 
   // Start with a connected Redis when there is one, but never refuse to start without it: reads bypass.
   await waitForReady(redis, 2000)
-  watchEviction(redis, app.log, 'api')
+  watchRedisServer(redis, app.log, 'api')
 
   app.addHook('onClose', async () => {
     await queues.close()

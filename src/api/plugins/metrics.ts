@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { Type } from 'typebox'
 import { type CacheOutcomeLabel, createMetrics, type Metrics } from '../../shared/metrics.ts'
 import { readStreamsState } from '../../shared/metrics-streams.ts'
-import { readEviction } from '../../shared/redis/eviction.ts'
+import { readEviction } from '../../shared/redis/server-checks.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

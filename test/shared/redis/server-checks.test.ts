@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import { Redis } from 'ioredis'
 import pino from 'pino'
 import t from 'tap'
-import { keepsEveryKey, parseMemoryInfo, readEviction, watchEviction } from '../../../src/shared/redis/eviction.ts'
+import { keepsEveryKey, parseMemoryInfo, readEviction, versionSupported, watchRedisServer } from '../../../src/shared/redis/server-checks.ts'
 import { createWorkerDeps } from '../../../src/workers/deps.ts'
 import { auth, build, testConfig } from '../../helpers/app.ts'
 import { startServices } from '../../helpers/services.ts'
@@ -41,6 +41,13 @@ t.test('a limit with an evicting policy is unsafe; no limit, or noeviction, keep
   for (const policy of ['allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl']) {
     t.equal(keepsEveryKey(1 << 30, policy), false, policy)
   }
+})
+
+t.test('Redis 7.0 or later (Valkey reports a redis_version too); an unknown version is not refused', async (t) => {
+  for (const v of ['7.0.0', '7.0.15', '7.2.4', '8.0.1', '10.1.0']) t.ok(versionSupported(v), v)
+  for (const v of ['6.2.14', '6.0.0', '5.0.7']) t.notOk(versionSupported(v), v)
+  t.ok(versionSupported(undefined))
+  t.ok(versionSupported((await admin.info('server')).match(/^redis_version:(.*)$/m)?.[1]?.trim()), 'the Redis the tests run on')
 })
 
 t.test('INFO memory of a real Redis is read for the limit and the policy', async (t) => {
@@ -94,13 +101,13 @@ t.test('a safe Redis is not warned about; a Redis that is gone is not either', a
   const { logger, lines } = capturedLogger()
   const redis = new Redis(services.redisUrl)
   t.teardown(() => redis.disconnect())
-  watchEviction(redis, logger, 'test')
+  watchRedisServer(redis, logger, 'test')
   await new Promise((resolve) => redis.once('ready', resolve))
-  // The check is one INFO after ready; a PING behind it on the same connection answers after it.
-  await redis.ping()
-  await redis.ping()
+  // The check is two INFOs after ready, one after the other; PINGs sent one after another on the same
+  // connection answer after both, and each reply's continuation runs after the check's has logged.
+  for (let i = 0; i < 4; i++) await redis.ping()
   t.same(
-    lines.filter((l) => l.msg === 'redis.eviction_unsafe'),
+    lines.filter((l) => l.msg === 'redis.eviction_unsafe' || l.msg === 'redis.version_unsupported'),
     [],
   )
   const gone = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null })

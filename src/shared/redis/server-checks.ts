@@ -40,28 +40,48 @@ export async function readEviction(redis: Redis): Promise<EvictionReading | unde
   return readings.find((r) => !r.safe) ?? readings[0]
 }
 
+/** The oldest Redis the service runs on: its invalidation script declares flags (a shebang), new in 7.0. */
+export const MIN_REDIS_VERSION = [7, 0] as const
+
+/** Whether a `redis_version` (or `valkey_version`) from INFO is at least MIN_REDIS_VERSION; true when unknown. */
+export function versionSupported(version: string | undefined): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(version ?? '')
+  if (!match) return true
+  const [major, minor] = [Number(match[1]), Number(match[2])]
+  return major > MIN_REDIS_VERSION[0] || (major === MIN_REDIS_VERSION[0] && minor >= MIN_REDIS_VERSION[1])
+}
+
 /**
- * Logs `redis.eviction_unsafe` (warn) each time `redis` becomes ready on a Redis that may evict keys, so
- * a restart into a wrong configuration is seen too. The gauge dynacache_redis_eviction_safe and the alert
- * DynacacheRedisMayEvict say the same to Prometheus (ops/README.md).
+ * Checks the Redis `redis` reaches each time it becomes ready (so a restart into a wrong setup is seen
+ * too): logs `redis.version_unsupported` (error) below Redis 7.0, where invalidations cannot run, and
+ * `redis.eviction_unsafe` (warn) when it may evict keys. The gauge dynacache_redis_eviction_safe and the
+ * alert DynacacheRedisMayEvict say the latter to Prometheus (ops/README.md).
  */
-export function watchEviction(redis: Redis, logger: LogSink, connection: string): void {
-  const check = () => {
-    readEviction(redis)
-      .then((reading) => {
-        if (reading && !reading.safe) {
-          logger.warn({
-            msg: 'redis.eviction_unsafe',
-            connection,
-            policy: reading.policy,
-            maxmemory: reading.maxmemory,
-            fix: 'set maxmemory-policy noeviction (or no maxmemory): evicted generations can serve invalidated entries, evicted jobs are lost',
-          })
-        }
+export function watchRedisServer(redis: Redis, logger: LogSink, connection: string): void {
+  const check = async () => {
+    const info = await redis.info()
+    const version = /^redis_version:(.*)$/m.exec(info)?.[1]?.trim()
+    if (!versionSupported(version)) {
+      logger.error({
+        msg: 'redis.version_unsupported',
+        connection,
+        version,
+        fix: `run Redis ${MIN_REDIS_VERSION.join('.')} or later: invalidations fail on this one, so cached entries outlive writes`,
       })
-      // Unreadable (Redis went away again): the next ready checks again.
-      .catch(() => {})
+    }
+    const reading = await readEviction(redis)
+    if (reading && !reading.safe) {
+      logger.warn({
+        msg: 'redis.eviction_unsafe',
+        connection,
+        policy: reading.policy,
+        maxmemory: reading.maxmemory,
+        fix: 'set maxmemory-policy noeviction (or no maxmemory): evicted generations can serve invalidated entries, evicted jobs are lost',
+      })
+    }
   }
-  redis.on('ready', check)
-  if (redis.status === 'ready') check()
+  // Unreadable (Redis went away again): the next ready checks again.
+  const checkQuietly = () => void check().catch(() => {})
+  redis.on('ready', checkQuietly)
+  if (redis.status === 'ready') checkQuietly()
 }
