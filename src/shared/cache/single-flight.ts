@@ -61,7 +61,14 @@ export function createSingleFlight({ store, lockTtlMs, lockWaitMs, now, sleep = 
       await sleep(delay)
       const { entry } = await store.read(table, id, '', { deps })
       if (entry?.gzip && entry.meta.createdAt > after) return { entry }
-      const token = await store.lock(table, id, lockTtlMs)
+      let token: string | null
+      try {
+        token = await store.lock(table, id, lockTtlMs)
+      } catch (err) {
+        // Redis stopped taking writes while we waited (full): load now, unlocked, as below.
+        lockFailed?.(table, err)
+        return { token: null }
+      }
       if (token) return { token }
     }
     logger?.warn({ msg: 'cache.lock.timeout', table })

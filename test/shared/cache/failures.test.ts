@@ -158,3 +158,22 @@ t.test('a store write that fails after the lock was taken: the read still answer
   t.notOk(memory.locked('orders', resourceId(items())), 'no lock left behind')
   t.equal(memory.writes.length, 0, 'nothing stored')
 })
+
+t.test("Redis fills up while a reader waits for another process's fill: it loads at once, unlocked", async (t) => {
+  let locks = 0
+  const wrap = (store: CacheStore): CacheStore => ({
+    ...store,
+    // Held by someone else at first; then refused, as a full Redis refuses SET NX.
+    lock: async () => {
+      locks++
+      if (locks === 1) return null
+      throw new Error(OOM)
+    },
+  })
+  const { cache, loader, warnings, sleeps } = rig({ wrap })
+  const answer = await cache.get(items())
+  t.equal(answer.outcome, 'miss')
+  t.equal(loader.count, 1)
+  t.equal(sleeps.length, 1, 'one poll, not the whole lock wait')
+  t.same(warnings, [{ msg: 'cache.store_failed', table: 'orders', step: 'lock', err: OOM, failures: 1 }])
+})
