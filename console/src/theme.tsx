@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks'
+import { useLayoutEffect, useState } from 'preact/hooks'
 
 type Theme = 'auto' | 'light' | 'dark'
 const KEY = 'dynacache.theme'
@@ -11,7 +11,9 @@ const apply = (theme: Theme) => {
 /** Light, dark or the system's choice, remembered in localStorage (not a secret). */
 export function ThemeToggle() {
   const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem(KEY) as Theme | null) ?? 'auto')
-  useEffect(() => {
+  // Layout, not a plain effect: the page's colours change in the same frame as the button's label,
+  // never a frame later (a plain effect runs after paint, later still on a busy machine).
+  useLayoutEffect(() => {
     apply(theme)
     localStorage.setItem(KEY, theme)
     dispatchEvent(new Event('dynacache-theme'))

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { DEMO_ORDERS_TABLE, DEMO_USERS_TABLE } from '../../src/local/demo-data.ts'
 import { auth, build } from '../helpers/app.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { KEYS, openConsole, screenshot, signIn, startConsoleStack } from './rig.ts'
 
 // Generous: a browser, dynalite and a seed on a shared 2-core machine; every wait is for a condition.
@@ -82,7 +83,9 @@ t.test('the cache page draws the history and shows the numbers of /cache/stats',
   await page.getByRole('button', { name: 'Theme: auto' }).click()
   await page.getByRole('button', { name: 'Theme: light' }).click()
   await page.getByRole('button', { name: 'Theme: dark' }).waitFor()
-  t.equal(await page.evaluate('document.documentElement.dataset.theme'), 'dark')
+  // The label and the page's theme change in one commit (theme.tsx); polled from here all the same (the
+  // console's CSP refuses waitForFunction's string predicates), so a busy machine cannot fail it.
+  t.equal(await waitFor('the dark theme on the page', async () => (await page.evaluate('document.documentElement.dataset.theme')) === 'dark', 10_000), true)
   await page.getByTestId('chart-counts').locator('canvas').waitFor()
   await screenshot(page, 'cache-dark')
 
