@@ -73,10 +73,17 @@ export async function startWorkerFleet(config: WorkerConfig, logger: Logger): Pr
       // Its first job runs at once: streams are found at start, then every STREAMS_DISCOVER_S.
       await scheduleStreamsDiscovery(queue, config)
     } else {
-      // Following was turned off (or never on): what an earlier fleet scheduled goes. Not a reason to
-      // stop this worker's other queues; a leftover discovery job does the same when it runs (processor.ts).
+      // Following was turned off (or never on): what an earlier fleet scheduled goes. STREAMS_FOLLOW is
+      // fleet-wide, so a warning: a worker left with `off` beside following ones would undo them. Not a
+      // reason to stop this worker's other queues; a leftover discovery job does the same (processor.ts).
       await stopFollowing(queue, producerRedis, keys.streamsFollowed).then(
-        (removed) => removed.length > 0 && logger.info({ msg: 'streams.unscheduled', schedules: removed }),
+        (removed) =>
+          removed.length > 0 &&
+          logger.warn({
+            msg: 'streams.unscheduled',
+            schedules: removed,
+            why: 'STREAMS_FOLLOW=off on a worker serving streams-follow; set it alike on every such worker, or leave streams-follow out of WORKER_QUEUES here',
+          }),
         (err: Error) => logger.warn({ msg: 'streams.unschedule_failed', err: err.message }),
       )
     }
