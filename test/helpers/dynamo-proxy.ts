@@ -219,6 +219,9 @@ export async function startDynamoProxy(target: string, plan: FaultPlan = {}, opt
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
+  // As dynalite (src/local/services/dynalite.ts): the SDK reuses idle sockets with no timeout of its own,
+  // so a server that closes them after Node's 5 s makes a rare "socket hang up".
+  server.keepAliveTimeout = 10 * 60 * 1000
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
 

@@ -14,6 +14,9 @@ const CHILD_SOURCE = `
 const dynalite = require('dynalite')
 const [port, path] = [Number(process.argv[1]), process.argv[2] || undefined]
 const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path ? { path } : {}) })
+// Idle keep-alive sockets stay open 10 minutes, not Node's 5 s: the SDK's agent reuses idle sockets with
+// no timeout of its own, and one reused just as the server closes it fails with "socket hang up".
+server.keepAliveTimeout = 10 * 60 * 1000
 server.listen(port, '127.0.0.1', () => console.log('dynalite ready on ' + port))
 const stop = () => server.close(() => process.exit(0))
 process.on('SIGTERM', stop)
