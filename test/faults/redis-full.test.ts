@@ -100,8 +100,18 @@ t.test('a full Redis: a write still invalidates what it changed, in every proces
   for (const app of [0, 1]) {
     const item = await sees(app, url, (body) => body.v === 100)
     t.not(item.cache, 'HIT', `process ${app}: the item was reloaded, not the entry from before the write`)
-    await sees(app, query, (body) => (body.items as Array<{ SK: string; v: number }>).find((i) => i.SK === 's0')?.v === 100)
-    t.pass(`process ${app}: the item and the query show the write`)
+    t.equal(item.body.owner, 'full_b', `process ${app}: the item of its own table`)
+    const page = await sees(app, query, (body) => (body.items as Array<{ SK: string; v: number }>).find((i) => i.SK === 's0')?.v === 100)
+    t.same(
+      (page.body.items as Array<{ SK: string; v: number; owner: string }>).map((i) => [i.SK, i.v, i.owner]),
+      [
+        ['s0', 100, 'full_b'],
+        ['s3', 3, 'full_b'],
+        ['s6', 6, 'full_b'],
+        ['s9', 9, 'full_b'],
+      ],
+      `process ${app}: the query shows the write, and the rest of the partition as it was`,
+    )
   }
 })
 
